@@ -1,0 +1,5 @@
+"""`python -m reelrec` runs the CLI."""
+
+from reelrec.cli import main
+
+main()

@@ -1,0 +1,271 @@
+"""The one typed configuration tree: code defaults, then a TOML file, then dotted overrides.
+
+Each stage receives only its own section (``train(model, batches, cfg.train)``).
+"""
+
+from __future__ import annotations
+
+import difflib
+import tomllib
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from reelrec.errors import ConfigError
+
+
+class Section(BaseModel):
+    """Base of every config section: immutable, unknown keys rejected."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class DataConfig(Section):
+    """Where the data lives and what counts as a positive interaction."""
+
+    path: str = Field("data/world", description="Data folder (interactions/videos/users.parquet).")
+    positive_watch_ratio: float = Field(
+        0.8,
+        gt=0.0,
+        le=10.0,
+        description="watch_seconds / video_seconds at or above this is a positive.",
+    )
+    positive_min_rating: float = Field(
+        4.0,
+        ge=0.0,
+        description="For rated data without watch time: rating at or above this is a positive.",
+    )
+
+
+class FeaturesConfig(Section):
+    """Feature definitions shared by training and serving."""
+
+    history_length: int = Field(
+        50, ge=1, le=1000, description="Last N watched videos in the user tower."
+    )
+    oov_buckets: int = Field(64, ge=1, le=1_000_000, description="Hash buckets for unseen ids.")
+    text_buckets: int = Field(
+        1 << 15, ge=16, le=1 << 22, description="Hash buckets for title word/char n-grams."
+    )
+    duration_buckets: list[float] = Field(
+        default_factory=lambda: [5.0, 10.0, 15.0, 30.0, 60.0, 120.0, 300.0],
+        description="Upper edges (seconds) of video duration buckets.",
+    )
+    age_buckets_hours: list[float] = Field(
+        default_factory=lambda: [1.0, 6.0, 24.0, 72.0, 168.0, 720.0],
+        description="Upper edges (hours) of video-age-since-upload buckets.",
+    )
+
+
+class ModelConfig(Section):
+    """Two-tower architecture."""
+
+    dim: int = Field(
+        64, ge=2, le=4096, description="Output dimension of both towers (L2-normalised)."
+    )
+    embedding_dim: int = Field(64, ge=2, le=4096, description="Width of id/feature embeddings.")
+    hidden: list[int] = Field(
+        default_factory=lambda: [128], description="MLP hidden widths per tower."
+    )
+    id_dropout: float = Field(
+        0.3,
+        ge=0.0,
+        le=1.0,
+        description="Probability of dropping a video's id embedding in training.",
+    )
+    dropout: float = Field(0.0, ge=0.0, lt=1.0, description="Dropout inside the tower MLPs.")
+    user_features: list[Literal["id", "history", "context", "attributes"]] = Field(
+        default_factory=lambda: ["id", "history", "context", "attributes"],
+        description="User-tower inputs; ['id'] alone is the ID-only ablation.",
+    )
+    item_features: list[Literal["id", "creator", "tags", "duration", "age", "title", "vectors"]] = (
+        Field(
+            default_factory=lambda: [
+                "id",
+                "creator",
+                "tags",
+                "duration",
+                "age",
+                "title",
+                "vectors",
+            ],
+            description="Item-tower inputs; content inputs give unseen videos their vectors.",
+        )
+    )
+    user_id_dropout: float = Field(
+        0.1, ge=0.0, le=1.0, description="Probability of replacing a user's id by its OOV bucket."
+    )
+
+
+class TrainConfig(Section):
+    """Contrastive training of the towers."""
+
+    epochs: int = Field(10, ge=1, le=10_000, description="Maximum number of epochs.")
+    batch_size: int = Field(
+        1024, ge=2, le=1 << 20, description="Examples per batch (in-batch negatives)."
+    )
+    learning_rate: float = Field(3e-3, gt=0.0, le=10.0, description="AdamW learning rate.")
+    weight_decay: float = Field(0.0, ge=0.0, le=1.0, description="AdamW weight decay.")
+    temperature: float = Field(
+        0.05, gt=0.0, le=1.0, description="Softmax temperature (initial if learned)."
+    )
+    learn_temperature: bool = Field(False, description="Learn the temperature with the towers.")
+    logq: Literal["streaming", "static", "none"] = Field(
+        "streaming",
+        description="Popularity correction: streaming estimator, static counts, or none.",
+    )
+    mask_accidental_hits: bool = Field(
+        True, description="Mask in-batch negatives equal to the positive."
+    )
+    mixed_negatives: int = Field(
+        0, ge=0, le=1 << 16, description="Extra uniform corpus negatives per batch."
+    )
+    engagement_weighting: bool = Field(
+        True, description="Weight positives by watch ratio and likes."
+    )
+    patience: int = Field(
+        2, ge=0, le=1000, description="Epochs without validation gain before stopping."
+    )
+    validation_k: int = Field(20, ge=1, le=10_000, description="K of the validation Recall@K.")
+    seed: int = Field(0, ge=0, description="Seed for every random choice in training.")
+    sparse_embeddings: bool = Field(
+        True,
+        description="Sparse gradients + SparseAdam for id tables (fast with large catalogues).",
+    )
+    validation_users: int = Field(
+        2000, ge=0, description="Users held out (their last positive) for early stopping; 0 = none."
+    )
+
+
+class IndexConfig(Section):
+    """ANN index choice and parameters."""
+
+    kind: Literal["auto", "exact", "flat", "hnsw", "ivf"] = Field(
+        "auto", description="Index type; auto picks exact below exact_max videos, else HNSW."
+    )
+    exact_max: int = Field(
+        200_000, ge=0, description="Largest corpus served by exact search under auto."
+    )
+    hnsw_m: int = Field(32, ge=4, le=256, description="HNSW graph degree.")
+    ef_construction: int = Field(80, ge=8, le=4096, description="HNSW build beam width.")
+    ef_search: int = Field(128, ge=1, le=8192, description="HNSW search beam width.")
+    ivf_nlist: int = Field(0, ge=0, description="IVF lists; 0 = 4·sqrt(n).")
+    nprobe: int = Field(32, ge=1, le=65536, description="IVF lists probed per query.")
+
+
+class EvaluationConfig(Section):
+    """Offline evaluation."""
+
+    ks: list[int] = Field(
+        default_factory=lambda: [10, 20, 50], description="Cut-offs for @K metrics."
+    )
+    baselines: list[Literal["popular", "ease", "als", "id-two-tower"]] = Field(
+        default_factory=lambda: ["popular"], description="Baselines measured in the same run."
+    )
+
+
+class Config(Section):
+    """The root of the configuration tree."""
+
+    data: DataConfig = Field(default_factory=DataConfig)  # type: ignore[arg-type]
+    features: FeaturesConfig = Field(default_factory=FeaturesConfig)  # type: ignore[arg-type]
+    model: ModelConfig = Field(default_factory=ModelConfig)  # type: ignore[arg-type]
+    train: TrainConfig = Field(default_factory=TrainConfig)  # type: ignore[arg-type]
+    index: IndexConfig = Field(default_factory=IndexConfig)  # type: ignore[arg-type]
+    evaluation: EvaluationConfig = Field(default_factory=EvaluationConfig)  # type: ignore[arg-type]
+
+
+def _section_at(loc: tuple[Any, ...]) -> type[BaseModel]:
+    model: type[BaseModel] = Config
+    for part in loc[:-1]:
+        field = model.model_fields.get(str(part))
+        annotation = getattr(field, "annotation", None)
+        if not (isinstance(annotation, type) and issubclass(annotation, BaseModel)):
+            break
+        model = annotation
+    return model
+
+
+def _describe(error: Any) -> str:
+    loc = tuple(error["loc"])
+    key = ".".join(str(p) for p in loc)
+    if error["type"] == "extra_forbidden":
+        section = _section_at(loc)
+        valid = sorted(section.model_fields)
+        close = difflib.get_close_matches(str(loc[-1]), valid, n=1)
+        hint = f" Did you mean '{'.'.join([*map(str, loc[:-1]), close[0]])}'?" if close else ""
+        return f"unknown config key '{key}'; valid keys here: {', '.join(valid)}.{hint}"
+    return f"config key '{key}': {error['msg']}; got {error.get('input')!r}"
+
+
+def config_from_dict(raw: dict[str, Any]) -> Config:
+    """Build a ``Config`` from nested dicts, turning validation errors into ``ConfigError``."""
+    try:
+        return Config.model_validate(raw)
+    except ValidationError as e:
+        raise ConfigError("; ".join(_describe(err) for err in e.errors())) from None
+
+
+def _parse_value(text: str) -> Any:
+    try:
+        return tomllib.loads(f"v = {text}")["v"]
+    except tomllib.TOMLDecodeError:
+        return text
+
+
+def apply_overrides(raw: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
+    """Apply ``section.key=value`` overrides (values parsed as TOML, else strings)."""
+    for item in overrides:
+        if "=" not in item:
+            raise ConfigError(f"override '{item}' must look like section.key=value")
+        dotted, value = item.split("=", 1)
+        parts = [p.strip() for p in dotted.strip().split(".")]
+        if len(parts) < 2 or not all(parts):
+            raise ConfigError(f"override '{item}': key must be section.key (e.g. train.epochs=5)")
+        node = raw
+        for part in parts[:-1]:
+            child = node.setdefault(part, {})
+            if not isinstance(child, dict):
+                raise ConfigError(f"override '{item}': '{part}' is a value, not a section")
+            node = child
+        node[parts[-1]] = _parse_value(value.strip())
+    return raw
+
+
+def load_config(path: str | Path | None = None, overrides: list[str] | None = None) -> Config:
+    """Load the config: defaults, then the TOML file at ``path``, then ``overrides``.
+
+    Raises:
+        ConfigError: the file is missing or invalid TOML, a key is unknown, or a value invalid.
+    """
+    raw: dict[str, Any] = {}
+    if path is not None:
+        path = Path(path)
+        if not path.is_file():
+            raise ConfigError(f"config file {path} does not exist")
+        try:
+            raw = tomllib.loads(path.read_text(encoding="utf-8"))
+        except tomllib.TOMLDecodeError as e:
+            raise ConfigError(f"{path}: invalid TOML ({e})") from None
+    return config_from_dict(apply_overrides(raw, list(overrides or [])))
+
+
+def dump_config(config: Config) -> str:
+    """Serialise a config as TOML (round-trips through ``load_config``)."""
+    lines: list[str] = []
+    for name, section in config.model_dump().items():
+        lines.append(f"[{name}]")
+        lines.extend(f"{key} = {_toml_value(value)}" for key, value in section.items())
+        lines.append("")
+    return "\n".join(lines)
+
+
+def _toml_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    if isinstance(value, list):
+        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
+    return repr(value)

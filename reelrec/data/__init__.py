@@ -1,0 +1,1 @@
+"""Data layer: schema, readers and writers, public-dataset converters, synthetic world, splits."""
