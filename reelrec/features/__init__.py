@@ -1,0 +1,1 @@
+"""Features: vocabularies, transforms and the one definition of every feature (train = serve)."""

@@ -1,0 +1,1 @@
+"""Towers (PyTorch only): encoders, the user tower, the item tower, and the two-tower model."""

@@ -1,0 +1,74 @@
+"""Building blocks shared by both towers: masked pooling, bags, MLPs."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+
+def mlp(in_dim: int, hidden: list[int], out_dim: int, dropout: float = 0.0) -> nn.Sequential:
+    """Linear → ReLU (→ Dropout) blocks ending in a linear projection to ``out_dim``."""
+    layers: list[nn.Module] = []
+    width = in_dim
+    for size in hidden:
+        layers += [nn.Linear(width, size), nn.ReLU()]
+        if dropout > 0:
+            layers.append(nn.Dropout(dropout))
+        width = size
+    layers.append(nn.Linear(width, out_dim))
+    return nn.Sequential(*layers)
+
+
+class Bag(nn.Module):
+    """Mean of embeddings of a padded index matrix ``[B, L]`` (0 = padding) → ``[B, dim]``."""
+
+    def __init__(self, num: int, dim: int, sparse: bool) -> None:
+        super().__init__()
+        self.embedding = nn.Embedding(num + 1, dim, padding_idx=0, sparse=sparse)
+        nn.init.normal_(self.embedding.weight, std=0.05)
+        with torch.no_grad():
+            self.embedding.weight[0].zero_()
+
+    def forward(self, idx: torch.Tensor) -> torch.Tensor:
+        """Masked mean; an all-padding row gives zeros."""
+        vectors = self.embedding(idx)  # [B, L, D]
+        count = (idx > 0).sum(dim=1, keepdim=True).clamp(min=1)
+        return vectors.sum(dim=1) / count
+
+
+class OptionalId(nn.Module):
+    """Embedding of an index that may be -1 (missing), which maps to a zero vector."""
+
+    def __init__(self, num: int, dim: int, sparse: bool) -> None:
+        super().__init__()
+        self.embedding = nn.Embedding(num + 1, dim, padding_idx=0, sparse=sparse)
+        nn.init.normal_(self.embedding.weight, std=0.05)
+        with torch.no_grad():
+            self.embedding.weight[0].zero_()
+
+    def forward(self, idx: torch.Tensor) -> torch.Tensor:
+        """``[B]`` → ``[B, dim]``."""
+        return self.embedding(idx + 1)
+
+
+class DwellPooling(nn.Module):
+    """Weighted mean of history embeddings; weights learned from dwell and likes.
+
+    ``w = softplus(a·dwell + b·liked + c)`` so a fully watched or liked video counts more than a
+    glance, with the trade-off learned rather than fixed.
+    """
+
+    def __init__(self, num: int, dim: int, sparse: bool) -> None:
+        super().__init__()
+        self.items = OptionalId(num, dim, sparse)
+        self.coef = nn.Parameter(torch.tensor([1.0, 1.0, 0.5]))
+
+    def forward(
+        self, video: torch.Tensor, dwell: torch.Tensor, liked: torch.Tensor
+    ) -> torch.Tensor:
+        """``video [B, N]`` (-1 pad), ``dwell``/``liked`` ``[B, N]`` → ``[B, dim]``."""
+        weight = nn.functional.softplus(self.coef[0] * dwell + self.coef[1] * liked + self.coef[2])
+        weight = weight * (video >= 0)
+        vectors = self.items(video)  # [B, N, D]
+        total = weight.sum(dim=1, keepdim=True).clamp(min=1e-6)
+        return (vectors * weight.unsqueeze(-1)).sum(dim=1) / total

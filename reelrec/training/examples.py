@@ -1,0 +1,138 @@
+"""Batches of (user inputs, positive video inputs) for the towers, built from the sorted log.
+
+Every input goes through ``FeatureSpace`` and ``InteractionLog``, the same definitions that
+serving uses; this module only slices, shuffles and applies id dropout.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from reelrec.config import FeaturesConfig, ModelConfig
+from reelrec.features.definitions import FeatureSpace, VideoArrays, context_of
+from reelrec.features.history import HistoryWindow, InteractionLog
+from reelrec.types import Idx
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Batch:
+    """One training batch: tower inputs, the true video indices (for logQ/masking) and weights."""
+
+    user: dict[str, torch.Tensor]
+    item: dict[str, torch.Tensor]
+    video_idx: torch.Tensor
+    weight: torch.Tensor
+
+
+def user_inputs(
+    user_idx: Idx, window: HistoryWindow, at_seconds: np.ndarray, attrs: np.ndarray
+) -> dict[str, torch.Tensor]:
+    """User-tower tensors for a batch (the one assembly used by training and serving)."""
+    hour, weekday = context_of(at_seconds)
+    return {
+        "user_idx": torch.from_numpy(np.ascontiguousarray(user_idx, dtype=np.int64)),
+        "hist_video": torch.from_numpy(window.video),
+        "hist_dwell": torch.from_numpy(window.dwell),
+        "hist_liked": torch.from_numpy(window.liked),
+        "hour": torch.from_numpy(hour),
+        "weekday": torch.from_numpy(weekday),
+        "attrs": torch.from_numpy(np.ascontiguousarray(attrs, dtype=np.int64)),
+    }
+
+
+def item_inputs(
+    space: FeatureSpace, videos: VideoArrays, at_seconds: np.ndarray | float
+) -> dict[str, torch.Tensor]:
+    """Item-tower tensors for ``videos`` seen at ``at_seconds`` (for the age feature)."""
+    return {
+        "video_idx": torch.from_numpy(videos.video_idx),
+        "creator_idx": torch.from_numpy(videos.creator_idx),
+        "tags": torch.from_numpy(videos.tags),
+        "title": torch.from_numpy(videos.title),
+        "duration_bucket": torch.from_numpy(videos.duration_bucket),
+        "age_bucket": torch.from_numpy(space.age_bucket(videos.upload_seconds, at_seconds)),
+        "vectors": torch.from_numpy(videos.vectors),
+    }
+
+
+class ExampleBuilder:
+    """Shuffled batches over a log's positive examples, with id dropout, seeded per epoch."""
+
+    def __init__(
+        self,
+        *,
+        space: FeatureSpace,
+        log: InteractionLog,
+        catalog: VideoArrays,
+        user_attrs: np.ndarray,
+        model_cfg: ModelConfig,
+        features_cfg: FeaturesConfig,
+        examples: Idx | None = None,
+        seed: int = 0,
+    ) -> None:
+        self.space = space
+        self.log = log
+        self.catalog = catalog
+        self.user_attrs = user_attrs
+        self.model_cfg = model_cfg
+        self.history_length = features_cfg.history_length
+        self.examples = np.arange(log.n_examples) if examples is None else examples
+        self.seed = seed
+        self._video_oov = space.videos.oov_of_known()
+        self._user_oov = space.users.oov_of_known()
+
+    def window(self, examples: Idx, rng: np.random.Generator) -> HistoryWindow:
+        """History of each example: before its time, or other events when time is unknown."""
+        if self.log.has_time:
+            return self.log.window_before(examples, self.history_length)
+        return self.log.window_others(examples, self.history_length, rng)
+
+    def _dropout(self, idx: Idx, oov: Idx, p: float, rng: np.random.Generator) -> Idx:
+        if p <= 0 or oov.size == 0 or oov[0] < 0:
+            return idx
+        drop = rng.random(idx.shape[0]) < p
+        return np.where(drop, oov[idx], idx)
+
+    def batch(self, examples: Idx, rng: np.random.Generator) -> Batch:
+        """Assemble one batch for the given example positions."""
+        log = self.log
+        users = log.ex_user[examples]
+        videos = log.ex_video[examples]
+        times = log.ex_time[examples] if log.has_time else np.full(examples.shape, np.nan)
+        user_x = user_inputs(
+            self._dropout(users, self._user_oov, self.model_cfg.user_id_dropout, rng),
+            self.window(examples, rng),
+            times,
+            self.user_attrs[users],
+        )
+        rows = self.catalog.take(videos)
+        age_at = times if log.has_time else self.space.reference_seconds
+        item_x = item_inputs(self.space, rows, age_at)
+        dropped = self._dropout(videos, self._video_oov, self.model_cfg.id_dropout, rng)
+        item_x["video_idx"] = torch.from_numpy(dropped)
+        return Batch(
+            user=user_x,
+            item=item_x,
+            video_idx=torch.from_numpy(videos),
+            weight=torch.from_numpy(log.ex_weight[examples]),
+        )
+
+    def epoch(self, epoch: int, batch_size: int) -> Iterator[Batch]:
+        """Yield shuffled full batches (the last partial batch is dropped for stable negatives)."""
+        rng = np.random.default_rng([self.seed, epoch])
+        order = rng.permutation(self.examples)
+        n_batches = max(order.shape[0] // batch_size, 1)
+        for b in range(n_batches):
+            yield self.batch(order[b * batch_size : (b + 1) * batch_size], rng)
+
+    def negatives(self, video_idx: Idx) -> dict[str, torch.Tensor]:
+        """Item inputs for sampled corpus negatives (ids kept; age at the log's reference time)."""
+        return item_inputs(self.space, self.catalog.take(video_idx), self.space.reference_seconds)
+
+    def n_batches(self, batch_size: int) -> int:
+        """Batches per epoch."""
+        return max(self.examples.shape[0] // batch_size, 1)
