@@ -20,7 +20,7 @@ from reelrec.data.signals import positive_expr
 from reelrec.errors import ConfigError, DataError
 from reelrec.evaluation import ALS, EASE, MostPopular, evaluate_topk
 from reelrec.progress import track
-from reelrec.recommender import Recommender
+from reelrec.recommender import Recommender, interaction_matrix
 from reelrec.types import Idx
 
 BASELINES = ("popular", "ease", "als", "id-two-tower")
@@ -38,8 +38,13 @@ class EvalData:
     cold_videos: np.ndarray
 
 
-def evaluation_data(rec: Recommender, test: pl.DataFrame) -> EvalData:
-    """Encode the positive test interactions in the recommender's vocabularies."""
+def evaluation_data(
+    rec: Recommender, test: pl.DataFrame, mask: pl.DataFrame | None = None
+) -> EvalData:
+    """Encode the positive test interactions in the recommender's vocabularies.
+
+    ``mask`` holds further interactions (a validation split) masked like training ones.
+    """
     space = rec.space_
     positives = test.filter(positive_expr(test.columns, rec.config.data))
     videos = space.videos.encode(positives.get_column("video_id"))
@@ -59,9 +64,12 @@ def evaluation_data(rec: Recommender, test: pl.DataFrame) -> EvalData:
     test_m = sp.csr_matrix(
         (np.ones(rows.size, np.float32), (rows, videos)), shape=(n_rows, n_items)
     )
-    train_m = sp.vstack(
-        [rec.seen_, sp.csr_matrix((len(cold_ids), n_items), dtype=np.float32)]
-    ).tocsr()
+    seen = rec.seen_
+    if mask is not None:
+        seen = (seen + interaction_matrix(space, mask)).tocsr()
+        seen.data[:] = 1.0
+    empty = sp.csr_matrix((len(cold_ids), n_items), dtype=np.float32)
+    train_m = sp.vstack([seen, empty]).tocsr()
     user_idx = np.concatenate(
         [np.arange(n_known), space.users.encode(cold_ids) if cold_ids else np.empty(0, np.int64)]
     ).astype(np.int64)
@@ -127,7 +135,7 @@ def _baseline_fn(model: object, fallback: MostPopular, data: EvalData):  # type:
     return recommend, score
 
 
-def _id_two_tower(rec: Recommender, train: Dataset) -> Recommender:
+def _id_two_tower(rec: Recommender, train: Dataset, validation: pl.DataFrame | None) -> Recommender:
     cfg = rec.config.model_copy(
         update={
             "model": rec.config.model.model_copy(
@@ -140,7 +148,8 @@ def _id_two_tower(rec: Recommender, train: Dataset) -> Recommender:
             )
         }
     )
-    return Recommender.from_config(Config.model_validate(cfg.model_dump())).fit(train)
+    ablation = Recommender.from_config(Config.model_validate(cfg.model_dump()))
+    return ablation.fit(train, validation=validation)
 
 
 def evaluate(
@@ -149,8 +158,13 @@ def evaluate(
     ks: Sequence[int] = (10, 20, 50),
     baselines: Sequence[str] = (),
     train: Dataset | None = None,
+    validation: pl.DataFrame | None = None,
 ) -> dict[str, dict[str, float]]:
     """Metrics per model name (``reelrec`` and each baseline) on the same test positives.
+
+    Every model ranks all videos; training interactions (and ``validation``, a protocol's
+    validation split) are excluded. Baselines are fitted on the recommender's training
+    interactions; the id-two-tower ablation early-stops on ``validation`` when given.
 
     Raises:
         ConfigError: an unknown baseline name, or ``id-two-tower`` without ``train``.
@@ -161,7 +175,7 @@ def evaluate(
         raise ConfigError(f"unknown baseline {unknown[0]!r}; choose from {', '.join(BASELINES)}")
     if "id-two-tower" in baselines and train is None:
         raise ConfigError("the id-two-tower baseline needs the training data (train=...)")
-    data = evaluation_data(rec, test)
+    data = evaluation_data(rec, test, validation)
     n_known = data.n_known
     user_slices = {"cold_users": np.arange(data.train.shape[0]) >= n_known}
     item_slices = {"cold_videos": data.cold_videos}
@@ -170,20 +184,63 @@ def evaluate(
     popular = MostPopular().fit(rec.seen_)
     for name in track(list(baselines), "baselines"):
         if name == "id-two-tower":
-            fns[name] = _reelrec_fn(_id_two_tower(rec, train), data)  # type: ignore[arg-type]
+            fns[name] = _reelrec_fn(_id_two_tower(rec, train, validation), data)  # type: ignore[arg-type]
             continue
         model = {"popular": MostPopular, "ease": EASE, "als": ALS}[name]().fit(rec.seen_)
         fns[name] = _baseline_fn(model, popular, data)
     for name, (recommend, score) in fns.items():
-        results[name] = evaluate_topk(
-            recommend,
-            data.train,
-            data.test,
-            ks=tuple(ks),
-            item_popularity=np.r_[rec.popularity_],
-            user_slices=user_slices,
-            item_slices=item_slices,
-            auc_score_fn=score,
-            batch_size=512,
+        pool = _cold_pool(score, data, ks)
+        results[name] = (
+            evaluate_topk(
+                recommend,
+                data.train,
+                data.test,
+                ks=tuple(ks),
+                item_popularity=np.r_[rec.popularity_],
+                user_slices=user_slices,
+                item_slices=item_slices,
+                auc_score_fn=score,
+                batch_size=512,
+            )
+            | pool
         )
     return results
+
+
+_POOL_KEYS = ("n_users", "recall", "ndcg", "hit_rate", "mrr", "auc")
+
+
+def _cold_pool(score_fn, data: EvalData, ks: Sequence[int]) -> dict[str, float]:  # type: ignore[no-untyped-def]
+    """The cold-start protocol: rank only videos without training interactions.
+
+    Production feeds serve new videos from their own candidate source, so the question for the
+    item tower is how well it orders the cold pool by itself (as in DropoutNet's evaluation);
+    ``cold_videos/…`` answers the harder full-catalogue question. Keys: ``cold_pool/…``.
+    """
+    cols = np.flatnonzero(data.cold_videos)
+    test = data.test[:, cols].tocsr()
+    if cols.size < 2 or test.nnz == 0:
+        return {}
+    train = data.train[:, cols].tocsr()
+
+    def scores(rows: Idx) -> np.ndarray:
+        return np.asarray(score_fn(rows), dtype=np.float32)[:, cols]
+
+    def recommend(rows: Idx, k: int, exclude: sp.csr_matrix) -> tuple[Idx, np.ndarray]:
+        block = scores(rows)
+        block[np.repeat(np.arange(rows.size), np.diff(exclude.indptr)), exclude.indices] = -np.inf
+        k = min(k, block.shape[1])
+        top = np.argpartition(-block, k - 1, axis=1)[:, :k]
+        order = np.argsort(-np.take_along_axis(block, top, 1), axis=1, kind="stable")
+        ids = np.take_along_axis(top, order, 1)
+        return ids.astype(np.int64), np.take_along_axis(block, ids, 1)
+
+    try:
+        part = evaluate_topk(
+            recommend, train, test, ks=tuple(ks), auc_score_fn=scores, batch_size=512
+        )
+    except DataError:
+        return {}
+    return {
+        f"cold_pool/{key}": value for key, value in part.items() if key.split("@")[0] in _POOL_KEYS
+    }

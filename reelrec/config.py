@@ -81,16 +81,11 @@ class ModelConfig(Section):
     )
     item_features: list[Literal["id", "creator", "tags", "duration", "age", "title", "vectors"]] = (
         Field(
-            default_factory=lambda: [
-                "id",
-                "creator",
-                "tags",
-                "duration",
-                "age",
-                "title",
-                "vectors",
-            ],
-            description="Item-tower inputs; content inputs give unseen videos their vectors.",
+            default_factory=lambda: ["id", "creator", "tags", "duration", "title", "vectors"],
+            description=(
+                "Item-tower inputs; content inputs give unseen videos their vectors. 'age' is "
+                "opt-in: index vectors would freeze it at index time (ADR-0005)."
+            ),
         )
     )
     user_id_dropout: float = Field(

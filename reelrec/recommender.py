@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -98,15 +98,31 @@ class Recommender:
         return cls(config)
 
     # --- fitting -----------------------------------------------------------------------
-    def fit(self, dataset: Dataset) -> Recommender:
-        """Fit features, train the towers with early stopping, and build the index."""
+    def fit(self, dataset: Dataset, validation: pl.DataFrame | None = None) -> Recommender:
+        """Fit features, train the towers with early stopping, and build the index.
+
+        Args:
+            dataset: training data.
+            validation: held-out interactions for early stopping (a protocol's validation
+                split); by default the last positive of ``train.validation_users`` users is
+                held out of ``dataset``.
+        """
         cfg = self.config
         seed_everything(cfg.train.seed)
         space = FeatureSpace.fit(cfg.features, dataset.interactions, dataset.videos, dataset.users)
         logbook = InteractionLog.build(dataset.interactions, space, cfg.data)
         catalog = space.encode_videos(catalog_frame(space, dataset.videos))
         attrs = space.encode_attributes(dataset.users, space.users.ids)
-        train_ex, valid_ex = self._holdout(logbook)
+        if validation is None:
+            train_ex, valid_ex = self._holdout(logbook)
+        else:
+            train_ex, valid_ex = np.arange(logbook.n_examples), np.empty(0, dtype=np.int64)
+        counts = np.bincount(logbook.ex_video, minlength=space.videos.n_known).astype(np.float64)
+        # A video without training positives never trains its id row; it enters the item tower
+        # as "unknown id" (-1, a zero embedding), like a brand-new video, so content alone
+        # places it (its untrained random row would only add noise).
+        id_input = np.where(counts > 0, np.arange(counts.size), -1).astype(np.int64)
+        catalog = replace(catalog, video_idx=id_input)
         self.space_, self.log_, self.catalog_, self.user_attrs_ = space, logbook, catalog, attrs
         self.model_ = TwoTower(cfg.model, model_sizes(space), sparse=cfg.train.sparse_embeddings)
         builder = ExampleBuilder(
@@ -119,8 +135,10 @@ class Recommender:
             examples=train_ex,
             seed=cfg.train.seed,
         )
-        counts = np.bincount(logbook.ex_video, minlength=space.videos.n_known).astype(np.float64)
         validate = self._validator(valid_ex) if valid_ex.size else None
+        if validation is not None:
+            self.seen_ = interaction_matrix(space, dataset.interactions)
+            validate = self._frame_validator(validation)
         self.history_: History = train(
             self.model_, builder, cfg.train, validate=validate, counts=counts
         )
@@ -159,7 +177,7 @@ class Recommender:
             users = logbook.ex_user[valid_ex]
             with torch.no_grad():
                 u = model.encode_users(
-                    user_inputs(users, window, times, self.user_attrs_[users])
+                    user_inputs(users, window, times, self.user_attrs_[users], self.catalog_)
                 ).numpy()
             scores = u @ items.T
             for row, ex in enumerate(valid_ex):
@@ -170,6 +188,52 @@ class Recommender:
             target = scores[np.arange(valid_ex.size), logbook.ex_video[valid_ex]]
             rank = (scores > target[:, None]).sum(axis=1)
             return float((rank < k).mean())
+
+        return recall
+
+    def _frame_validator(self, validation: pl.DataFrame):  # type: ignore[no-untyped-def]
+        """Recall@K of a validation split's positives (train items masked), sampled users."""
+        from reelrec.data.signals import positive_expr
+
+        k, space = self.config.train.validation_k, self.space_
+        positives = validation.filter(positive_expr(validation.columns, self.config.data))
+        users = space.users.encode(positives.get_column("user_id"))
+        videos = space.videos.encode(positives.get_column("video_id"))
+        keep = (
+            (users >= 0)
+            & (users < space.users.n_known)
+            & (videos >= 0)
+            & (videos < space.videos.n_known)
+        )
+        shape = (space.users.n_known, space.videos.n_known)
+        truth = sp.csr_matrix(
+            (np.ones(int(keep.sum()), np.float32), (users[keep], videos[keep])), shape=shape
+        )
+        truth = (truth - truth.multiply(self.seen_)).tocsr()
+        truth.eliminate_zeros()
+        candidates = np.flatnonzero(np.diff(truth.indptr) > 0)
+        rng = np.random.default_rng(self.config.train.seed)
+        n = min(self.config.train.validation_users or candidates.size, candidates.size)
+        chosen = np.sort(rng.choice(candidates, size=n, replace=False))
+
+        def recall(model: TwoTower) -> float:
+            items = self._encode_catalog(model)
+            window = self.log_.latest(chosen, self.config.features.history_length)
+            x = user_inputs(
+                chosen,
+                window,
+                np.full(chosen.shape, np.nan),
+                self.user_attrs_[chosen],
+                self.catalog_,
+            )
+            with torch.no_grad():
+                scores = model.encode_users(x).numpy() @ items.T
+            seen = self.seen_[chosen]
+            scores[np.repeat(np.arange(n), np.diff(seen.indptr)), seen.indices] = -np.inf
+            top = np.argpartition(-scores, k, axis=1)[:, :k]
+            relevant = truth[chosen]
+            hits = np.asarray(relevant[np.arange(n)[:, None], top].sum(axis=1)).ravel()
+            return float((hits / np.diff(relevant.indptr)).mean())
 
         return recall
 
@@ -213,7 +277,8 @@ class Recommender:
         attrs = np.zeros((user_idx.shape[0], self.user_attrs_.shape[1]), dtype=np.int64)
         attrs[known] = self.user_attrs_[user_idx[known]]
         with torch.no_grad():
-            x = user_inputs(user_idx, window, np.asarray(at_seconds, dtype=np.float64), attrs)
+            at = np.asarray(at_seconds, dtype=np.float64)
+            x = user_inputs(np.where(known, user_idx, -1), window, at, attrs, self.catalog_)
             return self.model_.encode_users(x).numpy()
 
     # --- index and retrieval -----------------------------------------------------------

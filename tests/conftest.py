@@ -34,3 +34,36 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if "shared_data" in getattr(item, "fixturenames", ()):
             item.add_marker(pytest.mark.shared_data)
+
+
+@pytest.fixture(scope="session")
+def tiny_world():  # type: ignore[no-untyped-def]
+    """The tiny synthetic world (seed 0), generated once per session."""
+    from reelrec.data.synthetic import make_world
+
+    return make_world("tiny", seed=0)
+
+
+@pytest.fixture(scope="session")
+def tiny_split(tiny_world):  # type: ignore[no-untyped-def]
+    """(train dataset, test interactions) of the tiny world, split by time at 90%."""
+    from reelrec.data.splits import split_by_time
+
+    train, test = split_by_time(tiny_world.dataset.interactions, 0.1)
+    return tiny_world.dataset.with_interactions(train), test
+
+
+@pytest.fixture(scope="session")
+def tiny_config():  # type: ignore[no-untyped-def]
+    """configs/tiny.toml."""
+    from reelrec.config import load_config
+
+    return load_config(Path(__file__).resolve().parents[1] / "configs" / "tiny.toml")
+
+
+@pytest.fixture(scope="session")
+def tiny_rec(tiny_split, tiny_config):  # type: ignore[no-untyped-def]
+    """A Recommender fitted on the tiny world's training split."""
+    from reelrec.recommender import Recommender
+
+    return Recommender.from_config(tiny_config).fit(tiny_split[0])

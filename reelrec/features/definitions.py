@@ -156,7 +156,7 @@ class FeatureSpace:
             else np.zeros(n, dtype=bool)
         )
         return VideoArrays(
-            video_idx=self.videos.encode(videos.get_column("video_id")),
+            video_idx=self._known_or_unknown(self.videos.encode(videos.get_column("video_id"))),
             creator_idx=creator_idx.astype(np.int64),
             tags=tags,
             duration_bucket=bucketize(duration.to_numpy(), self.cfg.duration_buckets),
@@ -165,6 +165,10 @@ class FeatureSpace:
             vectors=self._vectors(videos),
             unsafe=unsafe.astype(bool),
         )
+
+    def _known_or_unknown(self, idx: Idx) -> Idx:
+        """Tower id input: known videos keep their row, new ones are "unknown" (-1)."""
+        return np.where((idx >= 0) & (idx < self.videos.n_known), idx, -1).astype(np.int64)
 
     def _vectors(self, videos: pl.DataFrame) -> np.ndarray:
         blocks = [np.zeros((videos.height, 0), dtype=np.float32)]

@@ -52,23 +52,35 @@ class OptionalId(nn.Module):
 
 
 class DwellPooling(nn.Module):
-    """Weighted mean of history embeddings; weights learned from dwell and likes.
+    """Weighted mean of history video representations; weights learned from dwell and likes.
 
-    ``w = softplus(a·dwell + b·liked + c)`` so a fully watched or liked video counts more than a
+    A history video is represented by its id embedding plus the mean of its tag embeddings and
+    its creator embedding, so tastes transfer between videos that share content.
+    ``w = softplus(a·dwell + b·liked + c)``: a fully watched or liked video counts more than a
     glance, with the trade-off learned rather than fixed.
     """
 
-    def __init__(self, num: int, dim: int, sparse: bool) -> None:
+    def __init__(
+        self, num: int, dim: int, sparse: bool, n_tags: int = 0, n_creators: int = 0
+    ) -> None:
         super().__init__()
         self.items = OptionalId(num, dim, sparse)
+        self.tags = Bag(n_tags, dim, sparse) if n_tags else None
+        self.creators = OptionalId(n_creators, dim, sparse) if n_creators else None
         self.coef = nn.Parameter(torch.tensor([1.0, 1.0, 0.5]))
 
-    def forward(
-        self, video: torch.Tensor, dwell: torch.Tensor, liked: torch.Tensor
-    ) -> torch.Tensor:
-        """``video [B, N]`` (-1 pad), ``dwell``/``liked`` ``[B, N]`` → ``[B, dim]``."""
+    def forward(self, x: dict[str, torch.Tensor]) -> torch.Tensor:
+        """``hist_video [B, N]`` (-1 pad), ``hist_dwell``/``hist_liked`` ``[B, N]``,
+        ``hist_tags [B, N, T]``, ``hist_creator [B, N]`` → ``[B, dim]``."""
+        video = x["hist_video"]
+        dwell, liked = x["hist_dwell"], x["hist_liked"]
         weight = nn.functional.softplus(self.coef[0] * dwell + self.coef[1] * liked + self.coef[2])
         weight = weight * (video >= 0)
         vectors = self.items(video)  # [B, N, D]
+        if self.tags is not None:
+            b, n, t = x["hist_tags"].shape
+            vectors = vectors + self.tags(x["hist_tags"].reshape(b * n, t)).reshape(b, n, -1)
+        if self.creators is not None:
+            vectors = vectors + self.creators(x["hist_creator"])
         total = weight.sum(dim=1, keepdim=True).clamp(min=1e-6)
         return (vectors * weight.unsqueeze(-1)).sum(dim=1) / total

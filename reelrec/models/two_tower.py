@@ -28,6 +28,8 @@ class TwoTower(nn.Module):
             int(sizes["videos"]),  # type: ignore[call-overload]
             list(sizes["attributes"]),  # type: ignore[call-overload]
             sparse,
+            n_tags=int(sizes["tags"]),  # type: ignore[call-overload]
+            n_creators=int(sizes["creators"]),  # type: ignore[call-overload]
         )
         item_sizes = {k: int(v) for k, v in sizes.items() if k != "attributes"}  # type: ignore[call-overload]
         self.item_tower = ItemTower(cfg, item_sizes, sparse)

@@ -17,7 +17,8 @@ class UserTower(nn.Module):
     """Embeds a batch of user inputs into L2-normalised ``[B, cfg.dim]`` vectors.
 
     Inputs (dict of tensors): ``user_idx [B]``, ``hist_video [B, N]`` (-1 = pad),
-    ``hist_dwell [B, N]``, ``hist_liked [B, N]``, ``hour [B]``, ``weekday [B]``,
+    ``hist_dwell [B, N]``, ``hist_liked [B, N]``, ``hist_tags [B, N, T]``,
+    ``hist_creator [B, N]``, ``hour [B]``, ``weekday [B]``,
     ``attrs [B, A]`` (0 = unknown). Only the inputs named in ``cfg.user_features`` are read.
     """
 
@@ -28,6 +29,8 @@ class UserTower(nn.Module):
         n_videos: int,
         attribute_sizes: list[int],
         sparse: bool,
+        n_tags: int = 0,
+        n_creators: int = 0,
     ) -> None:
         super().__init__()
         self.features = list(cfg.user_features)
@@ -37,7 +40,7 @@ class UserTower(nn.Module):
             self.user_id = OptionalId(n_users, e, sparse)
             width += e
         if "history" in self.features:
-            self.history = DwellPooling(n_videos, e, sparse)
+            self.history = DwellPooling(n_videos, e, sparse, n_tags, n_creators)
             width += e
         if "context" in self.features:
             self.hour = nn.Embedding(N_HOURS, CONTEXT_DIM)
@@ -56,7 +59,7 @@ class UserTower(nn.Module):
         if "id" in self.features:
             parts.append(self.user_id(x["user_idx"]))
         if "history" in self.features:
-            parts.append(self.history(x["hist_video"], x["hist_dwell"], x["hist_liked"]))
+            parts.append(self.history(x))
         if "context" in self.features:
             parts += [self.hour(x["hour"]), self.weekday(x["weekday"])]
         if hasattr(self, "attributes"):

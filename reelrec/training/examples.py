@@ -29,15 +29,31 @@ class Batch:
 
 
 def user_inputs(
-    user_idx: Idx, window: HistoryWindow, at_seconds: np.ndarray, attrs: np.ndarray
+    user_idx: Idx,
+    window: HistoryWindow,
+    at_seconds: np.ndarray,
+    attrs: np.ndarray,
+    catalog: VideoArrays,
 ) -> dict[str, torch.Tensor]:
-    """User-tower tensors for a batch (the one assembly used by training and serving)."""
+    """User-tower tensors for a batch (the one assembly used by training and serving).
+
+    History videos carry their content (tags, creator) from ``catalog`` so that a user's taste
+    is visible even in videos whose ids were rarely seen; videos outside the catalogue (new
+    uploads not yet indexed) contribute their id bucket only.
+    """
     hour, weekday = context_of(at_seconds)
+    rows = window.video
+    in_catalog = (rows >= 0) & (rows < len(catalog))
+    safe = np.where(in_catalog, rows, 0)
+    hist_tags = np.where(in_catalog[..., None], catalog.tags[safe], 0)
+    hist_creator = np.where(in_catalog, catalog.creator_idx[safe], -1)
     return {
         "user_idx": torch.from_numpy(np.ascontiguousarray(user_idx, dtype=np.int64)),
         "hist_video": torch.from_numpy(window.video),
         "hist_dwell": torch.from_numpy(window.dwell),
         "hist_liked": torch.from_numpy(window.liked),
+        "hist_tags": torch.from_numpy(hist_tags),
+        "hist_creator": torch.from_numpy(hist_creator),
         "hour": torch.from_numpy(hour),
         "weekday": torch.from_numpy(weekday),
         "attrs": torch.from_numpy(np.ascontiguousarray(attrs, dtype=np.int64)),
@@ -82,8 +98,6 @@ class ExampleBuilder:
         self.history_length = features_cfg.history_length
         self.examples = np.arange(log.n_examples) if examples is None else examples
         self.seed = seed
-        self._video_oov = space.videos.oov_of_known()
-        self._user_oov = space.users.oov_of_known()
 
     def window(self, examples: Idx, rng: np.random.Generator) -> HistoryWindow:
         """History of each example: before its time, or other events when time is unknown."""
@@ -91,11 +105,16 @@ class ExampleBuilder:
             return self.log.window_before(examples, self.history_length)
         return self.log.window_others(examples, self.history_length, rng)
 
-    def _dropout(self, idx: Idx, oov: Idx, p: float, rng: np.random.Generator) -> Idx:
-        if p <= 0 or oov.size == 0 or oov[0] < 0:
+    def _dropout(self, idx: Idx, p: float, rng: np.random.Generator) -> Idx:
+        """Replace ids by -1 ("unknown": a zero id embedding) with probability ``p``.
+
+        A zero vector rather than a hash bucket: a shared bucket learns the average of the
+        videos dropped into it and adds that bias to every cold video that hashes there
+        (measured on the tiny world: cold-pool Recall@50 0.06 with buckets, 0.15 content-only).
+        """
+        if p <= 0:
             return idx
-        drop = rng.random(idx.shape[0]) < p
-        return np.where(drop, oov[idx], idx)
+        return np.where(rng.random(idx.shape[0]) < p, -1, idx)
 
     def batch(self, examples: Idx, rng: np.random.Generator) -> Batch:
         """Assemble one batch for the given example positions."""
@@ -104,15 +123,16 @@ class ExampleBuilder:
         videos = log.ex_video[examples]
         times = log.ex_time[examples] if log.has_time else np.full(examples.shape, np.nan)
         user_x = user_inputs(
-            self._dropout(users, self._user_oov, self.model_cfg.user_id_dropout, rng),
+            self._dropout(users, self.model_cfg.user_id_dropout, rng),
             self.window(examples, rng),
             times,
             self.user_attrs[users],
+            self.catalog,
         )
         rows = self.catalog.take(videos)
         age_at = times if log.has_time else self.space.reference_seconds
         item_x = item_inputs(self.space, rows, age_at)
-        dropped = self._dropout(videos, self._video_oov, self.model_cfg.id_dropout, rng)
+        dropped = self._dropout(videos, self.model_cfg.id_dropout, rng)
         item_x["video_idx"] = torch.from_numpy(dropped)
         return Batch(
             user=user_x,
