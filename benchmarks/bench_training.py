@@ -14,7 +14,7 @@ import time
 import common
 
 
-def main() -> int:  # noqa: PLR0915
+def main() -> int:
     p = common.parser(__doc__)
     p.add_argument("--batches", type=int, default=0, help="batches per measurement (0 = by size)")
     args = p.parse_args()

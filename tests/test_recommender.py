@@ -1,4 +1,4 @@
-"""Recommender: planted tastes recovered, cold videos served from content, determinism, persistence."""
+"""Recommender: planted tastes, cold videos from content, determinism, persistence."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The retrieval chain through the CLI on the tiny world: synth → split → train → index → evaluate → recommend."""
+"""The retrieval chain through the CLI on the tiny world: synth → train → index → evaluate."""
 
 from __future__ import annotations
 

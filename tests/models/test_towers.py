@@ -60,7 +60,7 @@ def test_outputs_are_unit_vectors_of_configured_dim(dim: int) -> None:
 def test_id_only_ablation_reads_only_ids() -> None:
     cfg = ModelConfig(dim=8, user_features=["id"], item_features=["id"], hidden=[])
     model = TwoTower(cfg, SIZES)
-    user, item = _inputs(3)
+    _, item = _inputs(3)
     base = model.encode_items(item)
     item["tags"] = torch.zeros_like(item["tags"])
     item["vectors"] = torch.randn(3, 4)
