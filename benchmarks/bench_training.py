@@ -82,9 +82,8 @@ def main() -> int:
 
     reelrec_loop()  # warm-up (allocator, lazy inits)
     ours, plain = reelrec_loop(), plain_loop()
-    print(
-        f"size={args.size}: {n} batches of {bs}, {space.videos.n_known:,} videos, dim {cfg.model.dim}"
-    )
+    videos = space.videos.n_known
+    print(f"size={args.size}: {n} batches of {bs}, {videos:,} videos, dim {cfg.model.dim}")
     print(f"reelrec loop  {ours:>10,.0f} examples/s (incl. batch assembly, logQ, sparse tables)")
     print(f"plain loop    {plain:>10,.0f} examples/s (pre-built batches, dense AdamW)")
     print(f"ratio         {ours / plain:.2f}× the plain loop")
