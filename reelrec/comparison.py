@@ -24,6 +24,7 @@ from reelrec.recommender import Recommender, interaction_matrix
 from reelrec.types import Idx
 
 BASELINES = ("popular", "ease", "als", "id-two-tower")
+AUC_MAX_USERS = 3000  # full-catalogue AUC on a seeded user sample beyond this (unbiased)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

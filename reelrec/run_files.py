@@ -16,7 +16,6 @@ import scipy.sparse as sp
 from safetensors.torch import load_file, save_file
 
 from reelrec.artifacts import (
-    atomic_path,
     atomic_write_json,
     atomic_write_text,
     read_manifest,
@@ -140,4 +139,4 @@ def load_recommender(cls: type[Recommender], run_dir: Path, *, with_index: bool)
     return rec
 
 
-__all__ = ["atomic_path", "index_expectation", "load_recommender", "save_index", "save_recommender"]
+__all__ = ["index_expectation", "load_recommender", "save_index", "save_recommender"]

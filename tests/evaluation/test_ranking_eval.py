@@ -187,3 +187,21 @@ def test_bad_inputs_raise(data) -> None:
         evaluate_topk(fn, train, test, item_popularity=np.ones(3))
     with pytest.raises(DataError, match="recommend_fn must return"):
         evaluate_topk(lambda u, k, e: fn(u, k - 1, e), train, test)
+
+
+def test_auc_on_a_user_sample_estimates_the_full_mean() -> None:
+    rng = np.random.default_rng(1)
+    train = sp.random(400, 60, density=0.1, format="csr", random_state=2)
+    test = sp.random(400, 60, density=0.05, format="csr", random_state=3)
+    scores = rng.normal(size=(400, 60))
+
+    def recommend(users, k, exclude):  # type: ignore[no-untyped-def]
+        top = np.argsort(-scores[users], axis=1)[:, :k]
+        return top.astype(np.int64), np.take_along_axis(scores[users], top, 1)
+
+    full = evaluate_topk(recommend, train, test, ks=(5,), auc_score_fn=lambda u: scores[u])
+    sampled = evaluate_topk(
+        recommend, train, test, ks=(5,), auc_score_fn=lambda u: scores[u], auc_max_users=150
+    )
+    assert sampled["recall@5"] == full["recall@5"]
+    assert abs(sampled["auc"] - full["auc"]) < 0.05
