@@ -12,6 +12,7 @@ world, ``full`` adds ML-1M. ``--dataset`` picks one protocol.
 
 from __future__ import annotations
 
+import logging
 import sys
 import time
 from pathlib import Path
@@ -118,6 +119,7 @@ def main() -> int:
     p.add_argument("--set", action="append", default=[], help="config override for reelrec")
     args = p.parse_args()
     common.pin_threads(args.threads)
+    logging.basicConfig(level=logging.INFO, format="%(message)s")  # one line per epoch
     print(common.hardware_line())
     chosen = {
         "tiny": ["synthetic"],

@@ -266,8 +266,15 @@ def _metrics_table(results: dict[str, dict[str, float]]) -> Table:
         table.add_column(name, justify="right")
     first = next(iter(results.values()))
     for metric in first:
-        table.add_row(metric, *[f"{results[m].get(metric, float('nan')):.4f}" for m in results])
+        if "/" in metric and metric.split("/")[1].split("@")[0] not in _SLICE_SHOWN:
+            continue  # the table keeps slices short; --json has every key
+        values = [results[m].get(metric, float("nan")) for m in results]
+        shown = [f"{v:,.0f}" if metric.endswith("n_users") else f"{v:.4f}" for v in values]
+        table.add_row(metric, *shown)
     return table
+
+
+_SLICE_SHOWN = ("n_users", "recall", "ndcg", "auc")
 
 
 @app.command("recommend")

@@ -70,17 +70,23 @@ class DwellPooling(nn.Module):
         self.coef = nn.Parameter(torch.tensor([1.0, 1.0, 0.5]))
 
     def forward(self, x: dict[str, torch.Tensor]) -> torch.Tensor:
-        """``hist_video [B, N]`` (-1 pad), ``hist_dwell``/``hist_liked`` ``[B, N]``,
-        ``hist_tags [B, N, T]``, ``hist_creator [B, N]`` → ``[B, dim]``."""
+        """Pool a batch of histories into ``[B, dim]``.
+
+        Inputs: ``hist_video [B, N]`` (-1 pad), ``hist_dwell``/``hist_liked`` ``[B, N]``, and the
+        content of the U distinct history videos: ``hist_tags [U, T]``, ``hist_creator [U]``,
+        with ``hist_content_row [B, N]`` pointing each slot at its row.
+        """
         video = x["hist_video"]
         dwell, liked = x["hist_dwell"], x["hist_liked"]
         weight = nn.functional.softplus(self.coef[0] * dwell + self.coef[1] * liked + self.coef[2])
         weight = weight * (video >= 0)
         vectors = self.items(video)  # [B, N, D]
-        if self.tags is not None:
-            b, n, t = x["hist_tags"].shape
-            vectors = vectors + self.tags(x["hist_tags"].reshape(b * n, t)).reshape(b, n, -1)
-        if self.creators is not None:
-            vectors = vectors + self.creators(x["hist_creator"])
+        if self.tags is not None or self.creators is not None:
+            content = 0.0
+            if self.tags is not None:
+                content = content + self.tags(x["hist_tags"])  # [U, D], U distinct videos
+            if self.creators is not None:
+                content = content + self.creators(x["hist_creator"])
+            vectors = vectors + content[x["hist_content_row"]]  # type: ignore[index]
         total = weight.sum(dim=1, keepdim=True).clamp(min=1e-6)
         return (vectors * weight.unsqueeze(-1)).sum(dim=1) / total

@@ -17,8 +17,9 @@ class UserTower(nn.Module):
     """Embeds a batch of user inputs into L2-normalised ``[B, cfg.dim]`` vectors.
 
     Inputs (dict of tensors): ``user_idx [B]``, ``hist_video [B, N]`` (-1 = pad),
-    ``hist_dwell [B, N]``, ``hist_liked [B, N]``, ``hist_tags [B, N, T]``,
-    ``hist_creator [B, N]``, ``hour [B]``, ``weekday [B]``,
+    ``hist_dwell [B, N]``, ``hist_liked [B, N]``, content of the U distinct history videos
+    (``hist_tags [U, T]``, ``hist_creator [U]``, ``hist_content_row [B, N]``), ``hour [B]``,
+    ``weekday [B]``,
     ``attrs [B, A]`` (0 = unknown). Only the inputs named in ``cfg.user_features`` are read.
     """
 

@@ -43,10 +43,14 @@ def user_inputs(
     """
     hour, weekday = context_of(at_seconds)
     rows = window.video
+    # Content is looked up once per distinct history video of the batch (row 0 = none), then
+    # gathered: batches repeat popular videos many times, so this is far cheaper than [B, N, T].
     in_catalog = (rows >= 0) & (rows < len(catalog))
-    safe = np.where(in_catalog, rows, 0)
-    hist_tags = np.where(in_catalog[..., None], catalog.tags[safe], 0)
-    hist_creator = np.where(in_catalog, catalog.creator_idx[safe], -1)
+    distinct, inverse = np.unique(np.where(in_catalog, rows + 1, 0), return_inverse=True)
+    present = distinct > 0
+    source = np.where(present, distinct - 1, 0)
+    hist_tags = np.where(present[:, None], catalog.tags[source], 0)
+    hist_creator = np.where(present, catalog.creator_idx[source], -1)
     return {
         "user_idx": torch.from_numpy(np.ascontiguousarray(user_idx, dtype=np.int64)),
         "hist_video": torch.from_numpy(window.video),
@@ -54,6 +58,7 @@ def user_inputs(
         "hist_liked": torch.from_numpy(window.liked),
         "hist_tags": torch.from_numpy(hist_tags),
         "hist_creator": torch.from_numpy(hist_creator),
+        "hist_content_row": torch.from_numpy(inverse.reshape(rows.shape).astype(np.int64)),
         "hour": torch.from_numpy(hour),
         "weekday": torch.from_numpy(weekday),
         "attrs": torch.from_numpy(np.ascontiguousarray(attrs, dtype=np.int64)),
