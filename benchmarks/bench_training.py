@@ -29,7 +29,7 @@ def main() -> int:
     from reelrec.models.two_tower import TwoTower
     from reelrec.recommender import catalog_frame, model_sizes
     from reelrec.training.examples import ExampleBuilder
-    from reelrec.training.loop import Objective, make_optimizers
+    from reelrec.training.loop import Objective, make_optimizers, seed_everything
 
     print(common.hardware_line())
     world = make_world("tiny" if args.size == "tiny" else args.size, seed=0)
@@ -48,7 +48,7 @@ def main() -> int:
     n = min(n, builder.n_batches(bs))
 
     def reelrec_loop() -> float:
-        torch.manual_seed(0)
+        seed_everything(0)  # as fit() does: seeded, deterministic kernels
         model = TwoTower(cfg.model, model_sizes(space), sparse=True)
         objective = Objective(cfg.train, space.videos.n_known, None)
         opts = make_optimizers([*model.parameters()], [model], cfg.train)
@@ -66,6 +66,7 @@ def main() -> int:
         return seen / (time.perf_counter() - started)
 
     def plain_loop() -> float:
+        torch.use_deterministic_algorithms(False)
         torch.manual_seed(0)
         model = TwoTower(cfg.model, model_sizes(space), sparse=False)
         opt = torch.optim.AdamW(model.parameters(), lr=cfg.train.learning_rate)
