@@ -137,7 +137,8 @@ class IndexConfig(Section):
     """ANN index choice and parameters."""
 
     kind: Literal["auto", "exact", "flat", "hnsw", "ivf"] = Field(
-        "auto", description="Index type; auto picks exact below exact_max videos, else HNSW."
+        "auto",
+        description="Index type; auto: exact (faiss Flat, else numpy) up to exact_max, else HNSW.",
     )
     exact_max: int = Field(
         200_000, ge=0, description="Largest corpus served by exact search under auto."

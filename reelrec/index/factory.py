@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -16,15 +17,21 @@ from reelrec.index.exact import ExactIndex
 from reelrec.index.faiss_index import FaissIndex
 
 
+def _has_faiss() -> bool:
+    return importlib.util.find_spec("faiss") is not None
+
+
 def make_index(cfg: IndexConfig, n: int, model_version: str = "") -> VectorIndex:
     """An empty index of the kind ``cfg`` asks for, for a corpus of ``n`` vectors.
 
-    ``auto`` is exact up to ``cfg.exact_max`` vectors, HNSW above; ``ivf`` uses
-    ``cfg.ivf_nlist`` lists (0 → 4·√n, capped at n // 39).
+    ``auto`` is exact up to ``cfg.exact_max`` vectors — faiss ``Flat`` when faiss is installed
+    (BLAS scoring and a heap top-k: 5,000 feeds over 100k videos took 11 s with numpy's
+    argpartition), else numpy — and HNSW above; ``ivf`` uses ``cfg.ivf_nlist`` lists
+    (0 → 4·√n, capped at n // 39).
     """
     kind = cfg.kind
     if kind == "auto":
-        kind = "exact" if n <= cfg.exact_max else "hnsw"
+        kind = ("flat" if _has_faiss() else "exact") if n <= cfg.exact_max else "hnsw"
     if kind == "exact":
         return ExactIndex(model_version=model_version)
     factory = {

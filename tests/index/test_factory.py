@@ -34,9 +34,14 @@ def data() -> tuple[NDArray[np.int64], NDArray[np.float32]]:
 
 
 def test_auto_is_exact_up_to_exact_max(data) -> None:
+    # Exact search through faiss Flat (installed here); numpy's ExactIndex without faiss.
     index = build_index(IndexConfig(), *data, model_version="v7")
-    assert isinstance(index, ExactIndex)
+    assert isinstance(index, FaissIndex)
+    assert index.built_factory == "Flat"
     assert (index.size, index.model_version) == (N, "v7")
+    oracle = ExactIndex().build(*data)
+    queries = np.asarray(data[1][:5])
+    assert np.array_equal(index.search(queries, 10)[0], oracle.search(queries, 10)[0])
 
 
 def test_auto_is_hnsw_above_exact_max(data) -> None:
