@@ -7,6 +7,13 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
+
+# Property tests are derandomised (same examples in every run) and free of per-example deadlines,
+# which a loaded 2-core CI machine would otherwise trip on the first torch/polars call.
+settings.register_profile("ci", deadline=None, derandomize=True, max_examples=100)
+settings.register_profile("dev", deadline=None, max_examples=50)
+settings.load_profile(os.environ.get("REELREC_HYPOTHESIS_PROFILE", "ci"))
 
 
 def shared_data_root() -> Path:
