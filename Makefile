@@ -22,6 +22,7 @@ check: install
 	$(BIN)/ruff format --check reelrec tests benchmarks
 	$(BIN)/ruff check reelrec tests benchmarks
 	$(BIN)/lint-imports
+	$(BIN)/mypy reelrec
 
 fix: install
 	$(BIN)/ruff format reelrec tests benchmarks

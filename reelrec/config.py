@@ -14,6 +14,22 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from reelrec.errors import ConfigError
 
+UserFeature = Literal["id", "history", "context", "attributes"]
+ItemFeature = Literal["id", "creator", "tags", "duration", "age", "title", "vectors"]
+Baseline = Literal["popular", "ease", "als", "id-two-tower"]
+
+
+def _user_features() -> list[UserFeature]:
+    return ["id", "history", "context", "attributes"]
+
+
+def _item_features() -> list[ItemFeature]:
+    return ["id", "creator", "tags", "duration", "title", "vectors"]
+
+
+def _baselines() -> list[Baseline]:
+    return ["popular"]
+
 
 class Section(BaseModel):
     """Base of every config section: immutable, unknown keys rejected."""
@@ -75,18 +91,16 @@ class ModelConfig(Section):
         description="Probability of dropping a video's id embedding in training.",
     )
     dropout: float = Field(0.0, ge=0.0, lt=1.0, description="Dropout inside the tower MLPs.")
-    user_features: list[Literal["id", "history", "context", "attributes"]] = Field(
-        default_factory=lambda: ["id", "history", "context", "attributes"],
+    user_features: list[UserFeature] = Field(
+        default_factory=_user_features,
         description="User-tower inputs; ['id'] alone is the ID-only ablation.",
     )
-    item_features: list[Literal["id", "creator", "tags", "duration", "age", "title", "vectors"]] = (
-        Field(
-            default_factory=lambda: ["id", "creator", "tags", "duration", "title", "vectors"],
-            description=(
-                "Item-tower inputs; content inputs give unseen videos their vectors. 'age' is "
-                "opt-in: index vectors would freeze it at index time (ADR-0005)."
-            ),
-        )
+    item_features: list[ItemFeature] = Field(
+        default_factory=_item_features,
+        description=(
+            "Item-tower inputs; content inputs give unseen videos their vectors. 'age' is "
+            "opt-in: index vectors would freeze it at index time (ADR-0005)."
+        ),
     )
     user_id_dropout: float = Field(
         0.1, ge=0.0, le=1.0, description="Probability of replacing a user's id by its OOV bucket."
@@ -156,20 +170,20 @@ class EvaluationConfig(Section):
     ks: list[int] = Field(
         default_factory=lambda: [10, 20, 50], description="Cut-offs for @K metrics."
     )
-    baselines: list[Literal["popular", "ease", "als", "id-two-tower"]] = Field(
-        default_factory=lambda: ["popular"], description="Baselines measured in the same run."
+    baselines: list[Baseline] = Field(
+        default_factory=_baselines, description="Baselines measured in the same run."
     )
 
 
 class Config(Section):
     """The root of the configuration tree."""
 
-    data: DataConfig = Field(default_factory=DataConfig)  # type: ignore[arg-type]
-    features: FeaturesConfig = Field(default_factory=FeaturesConfig)  # type: ignore[arg-type]
-    model: ModelConfig = Field(default_factory=ModelConfig)  # type: ignore[arg-type]
-    train: TrainConfig = Field(default_factory=TrainConfig)  # type: ignore[arg-type]
-    index: IndexConfig = Field(default_factory=IndexConfig)  # type: ignore[arg-type]
-    evaluation: EvaluationConfig = Field(default_factory=EvaluationConfig)  # type: ignore[arg-type]
+    data: DataConfig = Field(default_factory=DataConfig)
+    features: FeaturesConfig = Field(default_factory=FeaturesConfig)
+    model: ModelConfig = Field(default_factory=ModelConfig)
+    train: TrainConfig = Field(default_factory=TrainConfig)
+    index: IndexConfig = Field(default_factory=IndexConfig)
+    evaluation: EvaluationConfig = Field(default_factory=EvaluationConfig)
 
 
 def _section_at(loc: tuple[Any, ...]) -> type[BaseModel]:

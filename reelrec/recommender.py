@@ -313,9 +313,8 @@ class Recommender:
     def seen_row(self, user: int) -> Idx:
         """Videos a known user interacted with in training (empty for unknown users)."""
         if 0 <= user < self.seen_.shape[0]:
-            return self.seen_.indices[self.seen_.indptr[user] : self.seen_.indptr[user + 1]].astype(
-                np.int64
-            )
+            start, end = self.seen_.indptr[user], self.seen_.indptr[user + 1]
+            return np.asarray(self.seen_.indices[start:end], dtype=np.int64)
         return np.empty(0, dtype=np.int64)
 
     def recommend(self, user_ids: list[str], k: int = 20) -> list[Slate]:

@@ -58,7 +58,8 @@ def engagement_weight(
     weight = weight + 0.5 * np.asarray(liked, np.float32) + 0.5 * np.asarray(shared, np.float32)
     if rating is not None:
         weight = weight + 0.25 * np.clip(np.nan_to_num(rating, nan=3.0) - 3.0, 0.0, None)
-    return weight.astype(np.float32)
+    out: np.ndarray = weight.astype(np.float32)
+    return out
 
 
 def pad_ragged(rows: Sequence[Sequence[int]], width: int, fill: int = 0) -> Idx:

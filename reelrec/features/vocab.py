@@ -101,7 +101,7 @@ class Vocabulary:
     @classmethod
     def from_json(cls, obj: dict[str, object]) -> Vocabulary:
         """Inverse of ``to_json``."""
-        return cls(list(obj["ids"]), int(obj["oov_buckets"]))  # type: ignore[call-overload, arg-type]
+        return cls(list(obj["ids"]), int(obj["oov_buckets"]))  # type: ignore[call-overload]
 
     def save(self, path: str | Path) -> None:
         """Write atomically as JSON."""

@@ -33,7 +33,8 @@ class Bag(nn.Module):
         """Masked mean; an all-padding row gives zeros."""
         vectors = self.embedding(idx)  # [B, L, D]
         count = (idx > 0).sum(dim=1, keepdim=True).clamp(min=1)
-        return vectors.sum(dim=1) / count
+        pooled: torch.Tensor = vectors.sum(dim=1) / count
+        return pooled
 
 
 class OptionalId(nn.Module):
@@ -48,7 +49,8 @@ class OptionalId(nn.Module):
 
     def forward(self, idx: torch.Tensor) -> torch.Tensor:
         """``[B]`` → ``[B, dim]``."""
-        return self.embedding(idx + 1)
+        out: torch.Tensor = self.embedding(idx + 1)
+        return out
 
 
 class DwellPooling(nn.Module):
@@ -89,4 +91,5 @@ class DwellPooling(nn.Module):
                 content = content + self.creators(x["hist_creator"])
             vectors = vectors + content[x["hist_content_row"]]  # type: ignore[index]
         total = weight.sum(dim=1, keepdim=True).clamp(min=1e-6)
-        return (vectors * weight.unsqueeze(-1)).sum(dim=1) / total
+        pooled: torch.Tensor = (vectors * weight.unsqueeze(-1)).sum(dim=1) / total
+        return pooled

@@ -160,4 +160,4 @@ class ExampleBuilder:
 
     def n_batches(self, batch_size: int) -> int:
         """Batches per epoch."""
-        return max(self.examples.shape[0] // batch_size, 1)
+        return max(int(self.examples.shape[0]) // batch_size, 1)
