@@ -29,7 +29,7 @@ def main() -> int:
     from reelrec.models.two_tower import TwoTower
     from reelrec.recommender import catalog_frame, model_sizes
     from reelrec.training.examples import ExampleBuilder
-    from reelrec.training.loop import Objective, make_optimizers, seed_everything
+    from reelrec.training.loop import Objective, make_optimizers, seed_everything, train_step
 
     print(common.hardware_line())
     world = make_world("tiny" if args.size == "tiny" else args.size, seed=0)
@@ -56,12 +56,7 @@ def main() -> int:
         for step, batch in enumerate(builder.epoch(0, bs)):
             if step == n:
                 break
-            loss = objective(model, builder, batch, step)
-            for opt in opts:
-                opt.zero_grad(set_to_none=True)
-            loss.backward()
-            for opt in opts:
-                opt.step()
+            train_step(model, builder, batch, step, objective, opts)
             seen += bs
         return seen / (time.perf_counter() - started)
 

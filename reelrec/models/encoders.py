@@ -19,15 +19,21 @@ def mlp(in_dim: int, hidden: list[int], out_dim: int, dropout: float = 0.0) -> n
     return nn.Sequential(*layers)
 
 
+def padded_embedding(num: int, dim: int, sparse: bool) -> nn.Embedding:
+    """``num`` rows plus row 0 for padding / missing, which stays a zero vector."""
+    embedding = nn.Embedding(num + 1, dim, padding_idx=0, sparse=sparse)
+    nn.init.normal_(embedding.weight, std=0.05)
+    with torch.no_grad():
+        embedding.weight[0].zero_()
+    return embedding
+
+
 class Bag(nn.Module):
     """Mean of embeddings of a padded index matrix ``[B, L]`` (0 = padding) → ``[B, dim]``."""
 
     def __init__(self, num: int, dim: int, sparse: bool) -> None:
         super().__init__()
-        self.embedding = nn.Embedding(num + 1, dim, padding_idx=0, sparse=sparse)
-        nn.init.normal_(self.embedding.weight, std=0.05)
-        with torch.no_grad():
-            self.embedding.weight[0].zero_()
+        self.embedding = padded_embedding(num, dim, sparse)
 
     def forward(self, idx: torch.Tensor) -> torch.Tensor:
         """Masked mean; an all-padding row gives zeros."""
@@ -42,10 +48,7 @@ class OptionalId(nn.Module):
 
     def __init__(self, num: int, dim: int, sparse: bool) -> None:
         super().__init__()
-        self.embedding = nn.Embedding(num + 1, dim, padding_idx=0, sparse=sparse)
-        nn.init.normal_(self.embedding.weight, std=0.05)
-        with torch.no_grad():
-            self.embedding.weight[0].zero_()
+        self.embedding = padded_embedding(num, dim, sparse)
 
     def forward(self, idx: torch.Tensor) -> torch.Tensor:
         """``[B]`` → ``[B, dim]``."""

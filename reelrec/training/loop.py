@@ -144,6 +144,24 @@ def make_optimizers(
     return optimizers
 
 
+def train_step(
+    model: TwoTower,
+    builder: ExampleBuilder,
+    batch: Batch,
+    step: int,
+    objective: Objective,
+    optimizers: list[torch.optim.Optimizer],
+) -> torch.Tensor:
+    """One optimisation step on ``batch``; returns its loss."""
+    loss: torch.Tensor = objective(model, builder, batch, step)
+    for opt in optimizers:
+        opt.zero_grad(set_to_none=True)
+    loss.backward()
+    for opt in optimizers:
+        opt.step()
+    return loss
+
+
 def train(
     model: TwoTower,
     builder: ExampleBuilder,
@@ -168,12 +186,7 @@ def train(
         started, total, seen = time.perf_counter(), 0.0, 0
         with bar(f"epoch {epoch + 1}/{cfg.epochs}", n_batches) as progress:
             for batch in builder.epoch(epoch, cfg.batch_size):
-                loss = objective(model, builder, batch, step)
-                for opt in optimizers:
-                    opt.zero_grad(set_to_none=True)
-                loss.backward()
-                for opt in optimizers:
-                    opt.step()
+                loss = train_step(model, builder, batch, step, objective, optimizers)
                 step += 1
                 total += float(loss.detach()) * batch.video_idx.shape[0]
                 seen += batch.video_idx.shape[0]
