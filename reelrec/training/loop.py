@@ -156,7 +156,7 @@ def train_step(
     loss: torch.Tensor = objective(model, builder, batch, step)
     for opt in optimizers:
         opt.zero_grad(set_to_none=True)
-    loss.backward()
+    loss.backward()  # type: ignore[no-untyped-call]  # torch leaves backward untyped
     for opt in optimizers:
         opt.step()
     return loss
