@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -74,3 +74,16 @@ def tiny_rec(tiny_split, tiny_config):  # type: ignore[no-untyped-def]
     from reelrec.recommender import Recommender
 
     return Recommender.from_config(tiny_config).fit(tiny_split[0])
+
+
+@pytest.fixture(scope="module")
+def one_faiss_thread() -> Iterator[None]:
+    """One OpenMP thread, as in a serving worker (and no spin-waiting on a busy CI box)."""
+    import faiss
+
+    from reelrec.index import set_faiss_threads
+
+    before = faiss.omp_get_max_threads()
+    set_faiss_threads(1)
+    yield
+    faiss.omp_set_num_threads(before)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -16,21 +16,14 @@ from reelrec.index import (
     FaissIndex,
     VectorIndex,
     load_index,
-    set_faiss_threads,
 )
 
 N, DIM, K = 600, 16, 10
 
 
 @pytest.fixture(autouse=True, scope="module")
-def one_faiss_thread() -> Iterator[None]:
-    """One OpenMP thread, as in a serving worker (and no spin-waiting on a busy CI box)."""
-    import faiss
-
-    before = faiss.omp_get_max_threads()
-    set_faiss_threads(1)
-    yield
-    faiss.omp_set_num_threads(before)
+def _faiss_single_thread(one_faiss_thread: None) -> None:
+    """Every test here runs faiss on one thread (fixture in tests/conftest.py)."""
 
 
 MAKERS: dict[str, Callable[[], VectorIndex]] = {

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import subprocess
 import sys
-from collections.abc import Iterator
 
 import numpy as np
 import pytest
@@ -17,14 +16,8 @@ N, DIM = 3000, 16
 
 
 @pytest.fixture(autouse=True, scope="module")
-def one_faiss_thread() -> Iterator[None]:
-    """One OpenMP thread, as in a serving worker (and no spin-waiting on a busy CI box)."""
-    import faiss
-
-    before = faiss.omp_get_max_threads()
-    set_faiss_threads(1)
-    yield
-    faiss.omp_set_num_threads(before)
+def _faiss_single_thread(one_faiss_thread: None) -> None:
+    """Every test here runs faiss on one thread (fixture in tests/conftest.py)."""
 
 
 def unit(x: NDArray[np.floating]) -> NDArray[np.float32]:

@@ -10,26 +10,18 @@ nprobe=48.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import numpy as np
 import pytest
 from numpy.typing import NDArray
 
-from reelrec.index import ExactIndex, FaissIndex, VectorIndex, recall_vs_exact, set_faiss_threads
+from reelrec.index import ExactIndex, FaissIndex, VectorIndex, recall_vs_exact
 
 N, DIM, K, THRESHOLD = 20_000, 32, 10, 0.95
 
 
 @pytest.fixture(autouse=True, scope="module")
-def one_faiss_thread() -> Iterator[None]:
-    """One OpenMP thread, as in a serving worker (and no spin-waiting on a busy CI box)."""
-    import faiss
-
-    before = faiss.omp_get_max_threads()
-    set_faiss_threads(1)
-    yield
-    faiss.omp_set_num_threads(before)
+def _faiss_single_thread(one_faiss_thread: None) -> None:
+    """Every test here runs faiss on one thread (fixture in tests/conftest.py)."""
 
 
 def clustered(
