@@ -311,6 +311,18 @@ def recommend_cmd(
             out.print(f"  {rank:>3}. {vid}  {score:.4f}")
 
 
+# --- features and ingestion (issue 4): `features build`, `ingest` -----------------------
+
+
+# --- ranking (issue 5): `score` ------------------------------------------------------
+
+
+# --- serving (issue 6): `serve` ------------------------------------------------------
+
+
+# --- simulation and A/B (issue 7): `simulate`, `ab analyze` ------------------------------
+
+
 @config_app.command("show")
 @user_errors
 def config_show(

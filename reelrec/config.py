@@ -175,6 +175,48 @@ class EvaluationConfig(Section):
     )
 
 
+class StoreConfig(Section):
+    """Online feature store (issue 4): where live user histories and video aggregates live."""
+
+    backend: Literal["embedded", "redis"] = Field(
+        "embedded", description="embedded: in-process (default); redis: shared across replicas."
+    )
+    redis_url: str = Field("redis://127.0.0.1:6379/0", description="Redis URL for backend=redis.")
+
+
+class RankingConfig(Section):
+    """Multi-task ranker over retrieved candidates (issue 5)."""
+
+    enabled: bool = Field(True, description="Rank retrieved candidates (else retrieval order).")
+    candidates: int = Field(
+        500, ge=1, le=100_000, description="Candidates retrieved per feed for the ranker."
+    )
+
+
+class RulesConfig(Section):
+    """Feed rules applied after ranking, in ``chain`` order (issue 5)."""
+
+    chain: list[str] = Field(
+        default_factory=lambda: ["seen", "safety"],
+        description="Rules applied in order after ranking.",
+    )
+
+
+class ServingConfig(Section):
+    """The HTTP feed service (issue 6)."""
+
+    host: str = Field("127.0.0.1", description="Interface to bind.")
+    port: int = Field(8000, ge=1, le=65535, description="TCP port.")
+
+
+class SimulationConfig(Section):
+    """Feed simulator on the synthetic world and A/B experiments (issue 7)."""
+
+    users: int = Field(500, ge=1, description="Simulated users per variant.")
+    days: int = Field(1, ge=1, le=365, description="Simulated days.")
+    seed: int = Field(0, ge=0, description="Seed of the simulation.")
+
+
 class Config(Section):
     """The root of the configuration tree."""
 
@@ -184,6 +226,11 @@ class Config(Section):
     train: TrainConfig = Field(default_factory=TrainConfig)
     index: IndexConfig = Field(default_factory=IndexConfig)
     evaluation: EvaluationConfig = Field(default_factory=EvaluationConfig)
+    store: StoreConfig = Field(default_factory=StoreConfig)
+    ranking: RankingConfig = Field(default_factory=RankingConfig)
+    rules: RulesConfig = Field(default_factory=RulesConfig)
+    serving: ServingConfig = Field(default_factory=ServingConfig)
+    simulation: SimulationConfig = Field(default_factory=SimulationConfig)
 
 
 def _section_at(loc: tuple[Any, ...]) -> type[BaseModel]:
