@@ -1,0 +1,1 @@
+"""Ranking stage: a multi-task ranker over retrieved candidates (watch ratio, like, completion)."""

@@ -1,0 +1,1 @@
+"""Feed rules after ranking: filters, spacing, diversity, freshness and popularity damping."""

@@ -1,0 +1,1 @@
+"""The HTTP feed service: FastAPI app, request schemas, metrics, hot reload."""
