@@ -29,8 +29,11 @@ fix: install
 	$(BIN)/ruff check --fix reelrec tests benchmarks
 
 # pytest exit code 5 (no tests collected) is a failure here, as is any other non-zero code.
+# A loopback redis-server runs for the Redis tests and is stopped on every exit (trap).
 test: check
-	@$(BIN)/pytest -q -p no:cacheprovider; rc=$$?; \
+	@state=$$(mktemp -d); trap "bash scripts/redis.sh stop $$state/redis; rm -rf $$state" EXIT; \
+	url=$$(bash scripts/redis.sh start $$state/redis) || { echo "could not start redis-server"; exit 1; }; \
+	REELREC_TEST_REDIS_URL=$$url $(BIN)/pytest -q -p no:cacheprovider; rc=$$?; \
 	if [ $$rc -ne 0 ]; then echo "pytest failed with exit code $$rc"; exit $$rc; fi
 	$(MAKE) --no-print-directory bench SIZE=tiny
 

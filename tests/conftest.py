@@ -87,3 +87,40 @@ def one_faiss_thread() -> Iterator[None]:
     set_faiss_threads(1)
     yield
     faiss.omp_set_num_threads(before)
+
+
+@pytest.fixture(scope="session")
+def _redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """``$REELREC_TEST_REDIS_URL``, else a loopback redis-server of our own (skip without one)."""
+    import shutil
+    import subprocess
+
+    url = os.environ.get("REELREC_TEST_REDIS_URL")
+    if url:
+        yield url
+        return
+    if shutil.which("redis-server") is None:
+        pytest.skip("redis-server not installed and REELREC_TEST_REDIS_URL not set")
+    script = Path(__file__).resolve().parents[1] / "scripts" / "redis.sh"
+    state = tmp_path_factory.mktemp("redis") / "server"
+    started = subprocess.run(
+        ["bash", str(script), "start", str(state)], capture_output=True, text=True, check=False
+    )
+    if started.returncode != 0:
+        pytest.skip(f"could not start redis-server: {started.stderr.strip()}")
+    try:
+        yield started.stdout.strip()
+    finally:
+        subprocess.run(["bash", str(script), "stop", str(state)], check=False)
+
+
+@pytest.fixture
+def redis_url(_redis_server: str) -> Iterator[str]:
+    """URL of a real Redis whose database is flushed before and after each test."""
+    import redis
+
+    client = redis.Redis.from_url(_redis_server)
+    client.flushdb()
+    yield _redis_server
+    client.flushdb()
+    client.close()
