@@ -1,0 +1,113 @@
+"""Ranker training: head masking and determinism; point-in-time features."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from reelrec.config import RankingConfig
+from reelrec.features.history import InteractionLog
+from reelrec.ranking.features import CountTable, windows_at
+from reelrec.ranking.runtime import RankerRuntime
+from reelrec.ranking.train import available_heads, fit_ranker
+
+CFG = RankingConfig(hidden=[8], epochs=2, batch_size=64)
+
+
+def _data(n: int = 400, seed: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(n, 5)).astype(np.float32)
+    labels = np.column_stack([rng.uniform(size=n), x[:, 0] > 0, x[:, 1] > 0, np.zeros(n)]).astype(
+        np.float32
+    )
+    mask = np.ones((n, 4), dtype=bool)
+    mask[: n // 2, 0] = False  # no watch time for half of the rows
+    return x, labels, mask
+
+
+def test_constant_head_is_unavailable_and_masked_rows_do_not_matter() -> None:
+    x, labels, mask = _data()
+    model, available, losses = fit_ranker(x, labels, mask, CFG)
+    assert available.tolist() == [True, True, True, False]  # share/follow never positive
+    assert len(losses) == 2
+    assert all(np.isfinite(losses))
+    changed = labels.copy()
+    changed[~mask[:, 0], 0] = 1.0  # labels under the mask must not change training
+    changed[:, 3] = 0.0
+    model2, _, losses2 = fit_ranker(x, changed, mask, CFG)
+    assert losses2 == losses
+    for a, b in zip(model.parameters(), model2.parameters(), strict=True):
+        assert np.array_equal(a.detach().numpy(), b.detach().numpy())
+
+
+def test_unavailable_head_weighs_nothing_in_the_feed_score() -> None:
+    x, labels, mask = _data()
+    model, available, _ = fit_ranker(x, labels, mask, CFG)
+    runtime = RankerRuntime.from_torch(
+        model, available=available, head_weights=np.array([0, 0, 0, 100.0]), watch_cap=3.0
+    )
+    np.testing.assert_array_equal(runtime.score(x)[0], 0.0)
+
+
+def test_available_heads_rejects_masked_only_variation() -> None:
+    labels = np.array([[0.2, 1, 0, 0], [0.2, 0, 0, 1]], np.float32)
+    mask = np.array([[True, True, True, True], [True, True, True, False]])
+    assert available_heads(labels, mask).tolist() == [False, True, False, False]
+
+
+def test_counts_before_a_time_exclude_that_time_and_later() -> None:
+    video = np.array([0, 0, 0, 1])
+    time = np.array([10.0, 20.0, 30.0, 5.0])
+    values = np.column_stack([np.ones(4), np.arange(4.0)])
+    table = CountTable.build(video, time, values, n_videos=3)
+    got = table.before(np.array([0, 0, 0, 1, 2]), np.array([20.0, 20.5, np.inf, 5.0, 9.0]))
+    np.testing.assert_array_equal(got[:, 0], [1, 2, 3, 0, 0])
+    np.testing.assert_array_equal(table.totals()[:, 1], [3.0, 3.0, 0.0])
+
+
+def test_windows_hold_only_earlier_events() -> None:
+    log = InteractionLog(
+        has_time=True,
+        h_user=np.array([0, 0, 0, 1]),
+        h_video=np.array([5, 6, 7, 8]),
+        h_time=np.array([1.0, 2.0, 3.0, 1.0]),
+        h_dwell=np.ones(4, np.float32),
+        h_liked=np.zeros(4, np.float32),
+        user_start=np.array([0, 3]),
+        user_end=np.array([3, 4]),
+        ex_user=np.empty(0, np.int64), ex_video=np.empty(0, np.int64), ex_time=np.empty(0),
+        ex_weight=np.empty(0, np.float32), ex_hist_end=np.empty(0, np.int64),
+    )  # fmt: skip
+    w = windows_at(log, np.array([0, 0, 1, 7]), np.array([3.0, np.nan, 1.0, 1.0]), 2)
+    assert w.video.tolist() == [[5, 6], [6, 7], [-1, -1], [-1, -1]]
+
+
+def test_cross_features_by_hand_and_own_video_excluded() -> None:
+    from reelrec.features.definitions import VideoArrays
+    from reelrec.features.history import HistoryWindow
+    from reelrec.ranking.features import RankerInputs, build_inputs, n_inputs
+
+    n = 4  # videos 0..3; creators 0,0,1,1; tags (+1 coded) {1}, {1,2}, {2}, {}
+    catalog = VideoArrays(
+        video_idx=np.arange(n), creator_idx=np.array([0, 0, 1, 1]),
+        tags=np.array([[1, 0], [1, 2], [2, 0], [0, 0]]), duration_bucket=np.zeros(n, np.int64),
+        upload_seconds=np.full(n, np.nan), title=np.zeros((n, 1), np.int64),
+        vectors=np.zeros((n, 0), np.float32), unsafe=np.zeros(n, bool),
+    )  # fmt: skip
+    window = HistoryWindow(
+        video=np.array([[0, 2, -1]]), dwell=np.array([[3.0, 1.0, 0.0]], np.float32),
+        liked=np.zeros((1, 3), np.float32),
+    )  # fmt: skip
+    x = RankerInputs(
+        user_vec=np.ones((1, 2), np.float32), window=window, at_seconds=np.array([np.nan]),
+        row_user=np.zeros(3, np.int64), cand=np.array([1, 3, 0]),
+        item_vec=np.ones((3, 2), np.float32), stats=np.zeros((3, 6), np.float32),
+    )  # fmt: skip
+    rows = build_inputs(x, catalog, n_tags=2)
+    assert rows.shape == (3, n_inputs(2))
+    creator_aff, same_count, tag_aff = rows[:, -3], rows[:, -2], rows[:, -1]
+    # video 1: creator 0 holds dwell 3 of 4; tags 1 (mass 3) and 2 (mass 1) → mean 2 / 4.
+    # video 3: creator 1 holds dwell 1 of 4; no tags.
+    # video 0 is in the history itself: excluded, leaving video 2 alone (creator 1, tag 2).
+    np.testing.assert_allclose(creator_aff, [0.75, 0.25, 0.0], rtol=1e-6)
+    np.testing.assert_allclose(same_count, np.log1p([1, 1, 0]), rtol=1e-6)
+    np.testing.assert_allclose(tag_aff, [0.5, 0.0, 0.0], atol=1e-6)
