@@ -13,8 +13,9 @@ import numpy as np
 import torch
 
 from reelrec.config import FeaturesConfig, ModelConfig
-from reelrec.features.definitions import FeatureSpace, VideoArrays, context_of
+from reelrec.features.definitions import FeatureSpace, VideoArrays
 from reelrec.features.history import HistoryWindow, InteractionLog
+from reelrec.models.numpy_tower import item_arrays, user_arrays
 from reelrec.types import Idx
 
 
@@ -35,49 +36,18 @@ def user_inputs(
     attrs: np.ndarray,
     catalog: VideoArrays,
 ) -> dict[str, torch.Tensor]:
-    """User-tower tensors for a batch (the one assembly used by training and serving).
-
-    History videos carry their content (tags, creator) from ``catalog`` so that a user's taste
-    is visible even in videos whose ids were rarely seen; videos outside the catalogue (new
-    uploads not yet indexed) contribute their id bucket only.
-    """
-    hour, weekday = context_of(at_seconds)
-    rows = window.video
-    # Content is looked up once per distinct history video of the batch (row 0 = none), then
-    # gathered: batches repeat popular videos many times, so this is far cheaper than [B, N, T].
-    in_catalog = (rows >= 0) & (rows < len(catalog))
-    distinct, inverse = np.unique(np.where(in_catalog, rows + 1, 0), return_inverse=True)
-    present = distinct > 0
-    source = np.where(present, distinct - 1, 0)
-    hist_tags = np.where(present[:, None], catalog.tags[source], 0)
-    hist_creator = np.where(present, catalog.creator_idx[source], -1)
-    return {
-        "user_idx": torch.from_numpy(np.ascontiguousarray(user_idx, dtype=np.int64)),
-        "hist_video": torch.from_numpy(window.video),
-        "hist_dwell": torch.from_numpy(window.dwell),
-        "hist_liked": torch.from_numpy(window.liked),
-        "hist_tags": torch.from_numpy(hist_tags),
-        "hist_creator": torch.from_numpy(hist_creator),
-        "hist_content_row": torch.from_numpy(inverse.reshape(rows.shape).astype(np.int64)),
-        "hour": torch.from_numpy(hour),
-        "weekday": torch.from_numpy(weekday),
-        "attrs": torch.from_numpy(np.ascontiguousarray(attrs, dtype=np.int64)),
-    }
+    """User-tower tensors for a batch: ``models.numpy_tower.user_arrays`` (the one assembly,
+    shared with the NumPy serving path) wrapped as tensors without copying."""
+    arrays = user_arrays(user_idx, window, at_seconds, attrs, catalog)
+    return {k: torch.from_numpy(v) for k, v in arrays.items()}
 
 
 def item_inputs(
     space: FeatureSpace, videos: VideoArrays, at_seconds: np.ndarray | float
 ) -> dict[str, torch.Tensor]:
     """Item-tower tensors for ``videos`` seen at ``at_seconds`` (for the age feature)."""
-    return {
-        "video_idx": torch.from_numpy(videos.video_idx),
-        "creator_idx": torch.from_numpy(videos.creator_idx),
-        "tags": torch.from_numpy(videos.tags),
-        "title": torch.from_numpy(videos.title),
-        "duration_bucket": torch.from_numpy(videos.duration_bucket),
-        "age_bucket": torch.from_numpy(space.age_bucket(videos.upload_seconds, at_seconds)),
-        "vectors": torch.from_numpy(videos.vectors),
-    }
+    arrays = item_arrays(space, videos, at_seconds)
+    return {k: torch.from_numpy(v) for k, v in arrays.items()}
 
 
 class ExampleBuilder:

@@ -1,0 +1,414 @@
+"""Serving: the feed service on one core at up to 1M videos — per-stage and end-to-end latency,
+feeds/s, a load test with a hot reload in the middle, and ANN against exact scoring.
+
+Set-up (cached in ``benchmarks/results/serving-<size>/``, git-ignored): a two-tower model and
+ranker trained on the tiny synthetic world, whose catalogue is extended to ``--videos`` videos
+by copies of real videos' content with their vectors perturbed (unit norm, clustered like the
+real ones; ``--spread``), indexed by HNSW32 (``ann/``) and by exact faiss Flat (``exact/``).
+
+Measured in one run:
+
+1. in-process, one thread: the service's feed pipeline (user tower → ANN top-500 → ranker over
+   500 → rules) for the ANN and the exact run; per-stage p50/p99 and the exact/ANN ratio; ANN
+   recall@100 against exact on real user vectors; load time of the run directory;
+2. over HTTP: ``reelrec serve`` as a subprocess pinned to core 0 (``taskset``, one thread for
+   BLAS/OpenMP/faiss), load driven from this process on another core over loopback with raw
+   keep-alive HTTP/1.1: sequential requests for latency (client-side end to end plus the
+   service's own per-stage ``Server-Timing``), then ``--requests`` at concurrency 32 for feeds/s,
+   with a hot reload (``POST /v1/admin/reload``) fired a third of the way in; every request
+   must answer 200 with the full pipeline (no fallback, no degraded stage).
+
+Targets (issue 6): p50 ≤ 3 ms and p99 ≤ 10 ms end to end at 1M videos on one core; ≥ 300
+feeds/s; recall@100 ≥ 0.95; zero errors in the load test and across the reload.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import common
+
+ROOT = Path(__file__).resolve().parents[1]
+PLAN = {
+    "tiny": {"videos": 20_000, "latency": 150, "requests": 600, "epochs": 1, "config": "tiny"},
+    "small": {"videos": 200_000, "latency": 2_000, "requests": 20_000, "epochs": 2, "config": None},
+    "full": {
+        "videos": 1_000_000,
+        "latency": 3_000,
+        "requests": 20_000,
+        "epochs": 2,
+        "config": None,
+    },
+}
+CONCURRENCY = 32
+STAGES = ("features", "user_tower", "ann", "ranking", "rules")
+
+
+def pct(values: list[float], q: float) -> float:
+    """The ``q``-th percentile (nearest rank) of ``values``."""
+    import numpy as np
+
+    return float(np.percentile(np.asarray(values), q)) if values else float("nan")
+
+
+# --- set-up ----------------------------------------------------------------------------------
+def build(size: str, n_videos: int, folder: Path, spread: float) -> None:
+    """Train, extend the catalogue to ``n_videos``, and save ``ann/`` and ``exact/`` run dirs."""
+    import numpy as np
+
+    from reelrec.config import load_config
+    from reelrec.data.splits import split_by_time
+    from reelrec.data.synthetic import make_world
+    from reelrec.features.vocab import Vocabulary
+    from reelrec.index.faiss_index import FaissIndex
+    from reelrec.recommender import Recommender
+    from reelrec.run_files import save_index
+
+    plan = PLAN[size]
+    config = ROOT / "configs" / "tiny.toml" if plan["config"] == "tiny" else None
+    overrides = [f"train.epochs={plan['epochs']}", "ranking.epochs=1", "train.validation_users=0"]
+    if size == "tiny":  # CI: a quick ranker is enough to measure the serving path
+        overrides.append("ranking.max_examples=20000")
+    cfg = load_config(config, overrides)
+    world = make_world("tiny", seed=0)
+    train, _ = split_by_time(world.dataset.interactions, 0.1)
+    rec = Recommender.from_config(cfg).fit(world.dataset.with_interactions(train))
+    n_real = len(rec.catalog_)
+    extra = max(0, n_videos - n_real)
+    rng = np.random.default_rng(0)
+    source = rng.integers(0, n_real, extra)
+    real = rec.index_.get_vectors(np.arange(n_real))
+    noise = rng.standard_normal((extra, real.shape[1])).astype(np.float32)
+    vectors = real[source] + noise * (spread / np.sqrt(real.shape[1]))
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    copies = rec.catalog_.take(source)
+    upload = rec.space_.reference_seconds - rng.uniform(0, 30 * 86400, extra)
+    copies = type(copies)(**{
+        **{k: getattr(copies, k) for k in copies.__dataclass_fields__},
+        "video_idx": np.full(extra, -1, np.int64),
+        "upload_seconds": upload,
+    })  # fmt: skip
+    space = rec.space_
+    space.videos = Vocabulary(
+        [*space.videos.ids, *(f"s{i:07d}" for i in range(extra))], space.videos.oov_buckets
+    )
+    rec.catalog_ = rec.catalog_.concat(copies)
+    all_vectors = np.concatenate([real, vectors])
+    ids = np.arange(len(all_vectors), dtype=np.int64)
+    common.pin_threads(None)
+    from reelrec.index import set_faiss_threads
+
+    set_faiss_threads(common.available_cores())
+    ic = cfg.index
+    hnsw = FaissIndex(
+        f"HNSW{ic.hnsw_m}", ef_search=ic.ef_search, ef_construction=ic.ef_construction,
+        model_version=rec.model_version_,
+    ).build(ids, all_vectors)  # fmt: skip
+    rec.index_ = hnsw
+    rec.video_table_ = None
+    rec.save(folder / "ann")
+    exact_dir = folder / "exact"
+    shutil.copytree(folder / "ann", exact_dir, copy_function=os.link, ignore=_skip_index)
+    rec.index_ = FaissIndex("Flat", model_version=rec.model_version_).build(ids, all_vectors)
+    save_index(rec, exact_dir)
+    (folder / "done.json").write_text(json.dumps({"videos": len(all_vectors)}))
+
+
+def _skip_index(directory: str, names: list[str]) -> list[str]:
+    return ["index"] if Path(directory).name in ("ann",) else []
+
+
+def ensure_setup(size: str, n_videos: int, spread: float) -> Path:
+    folder = common.RESULTS_DIR / f"serving-{size}-{n_videos}-spread{spread:g}"
+    if not (folder / "done.json").is_file():
+        shutil.rmtree(folder, ignore_errors=True)
+        folder.mkdir(parents=True)
+        with common.stopwatch() as clock:
+            build(size, n_videos, folder, spread)
+        print(f"set-up built in {clock.seconds:.1f} s → {folder}")
+    return folder
+
+
+# --- in-process measurements ------------------------------------------------------------------
+def in_process(folder: Path, n: int) -> dict[str, Any]:
+    """Per-stage timings of the service pipeline for the ANN and exact runs; recall@100."""
+    import numpy as np
+
+    from reelrec.config import ServingConfig
+    from reelrec.index.quality import recall_vs_exact
+    from reelrec.serving.reload import load_run
+
+    cfg = ServingConfig(budget_retrieve_ms=1e6, budget_rank_ms=1e6, budget_rules_ms=1e6)
+    out: dict[str, Any] = {}
+    loaded = {}
+    for name in ("ann", "exact"):
+        with common.stopwatch() as clock:
+            loaded[name] = load_run(folder / name, cfg)
+        out[f"{name}_load_s"] = clock.seconds
+        rec = loaded[name].rec
+        rng = np.random.default_rng(1)
+        users = [rec.space_.users.ids[i] for i in rng.integers(0, rec.space_.users.n_known, n)]
+        stages: dict[str, list[float]] = {s: [] for s in (*STAGES, "total")}
+        degraded = 0
+        for user in users:
+            started = time.perf_counter()
+            feed = loaded[name].pipeline.feed(user, 20, [], None, loaded[name].cold, known=True)
+            stages["total"].append((time.perf_counter() - started) * 1e3)
+            degraded += bool(feed.degraded or feed.fallback)
+            for s in STAGES:
+                stages[s].append(feed.timings.get(s, 0.0))
+        out[name] = {s: (pct(v, 50), pct(v, 99)) for s, v in stages.items()}
+        out[f"{name}_degraded"] = degraded
+    rec, oracle = loaded["ann"].rec, loaded["exact"].rec.index_
+    users = np.arange(min(1000, rec.space_.users.n_known))
+    queries = rec.encode_users(users, np.full(users.shape, np.nan))
+    out["recall@100"] = recall_vs_exact(rec.index_, oracle, queries, 100)
+    # As served: the top 100 of the ``ranking.candidates`` search (efSearch = max(ef, k)).
+    width = rec.config.ranking.candidates
+    got, _ = rec.index_.search(queries, width)
+    want, _ = oracle.search(queries, 100)
+    hits = [len(set(g[:100].tolist()) & set(w.tolist())) for g, w in zip(got, want, strict=True)]
+    out["recall@100_served"] = float(np.mean(hits) / 100)
+    out["videos"] = rec.index_.size
+    return out
+
+
+# --- HTTP ------------------------------------------------------------------------------------
+class Conn:
+    """One keep-alive HTTP/1.1 connection (raw: the client must cost far less than the server)."""
+
+    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.reader, self.writer = reader, writer
+
+    @classmethod
+    async def open(cls, port: int) -> Conn:
+        return cls(*await asyncio.open_connection("127.0.0.1", port))
+
+    async def post(self, path: str, body: bytes) -> tuple[int, dict[str, str], bytes]:
+        head = (
+            f"POST {path} HTTP/1.1\r\nHost: bench\r\nContent-Type: application/json\r\n"
+            f"Content-Length: {len(body)}\r\n\r\n"
+        )
+        self.writer.write(head.encode() + body)
+        status = int((await self.reader.readline()).split()[1])
+        headers = {}
+        while (line := await self.reader.readline()) not in (b"\r\n", b""):
+            key, _, value = line.decode().partition(":")
+            headers[key.strip().lower()] = value.strip()
+        payload = await self.reader.readexactly(int(headers.get("content-length", 0)))
+        return status, headers, payload
+
+    def close(self) -> None:
+        self.writer.close()
+
+
+def server_timing(header: str) -> dict[str, float]:
+    out = {}
+    for part in header.split(","):
+        name, _, dur = part.strip().partition(";dur=")
+        if dur:
+            out[name] = float(dur)
+    return out
+
+
+def ok(status: int, payload: bytes) -> bool:
+    if status != 200:
+        return False
+    body = json.loads(payload)
+    return body["fallback"] is None and not body["degraded"]
+
+
+async def sequential(port: int, users: list[str]) -> dict[str, list[float]]:
+    conn = await Conn.open(port)
+    stages: dict[str, list[float]] = {s: [] for s in (*STAGES, "total", "e2e")}
+    failures = 0
+    for user in users:
+        body = json.dumps({"user_id": user, "k": 20}).encode()
+        started = time.perf_counter()
+        status, headers, payload = await conn.post("/v1/recommend", body)
+        stages["e2e"].append((time.perf_counter() - started) * 1e3)
+        failures += not ok(status, payload)
+        for name, ms in server_timing(headers.get("server-timing", "")).items():
+            stages.setdefault(name, []).append(ms)
+    conn.close()
+    stages["failures"] = [float(failures)]
+    return stages
+
+
+async def load(port: int, users: list[str], reload_dir: Path) -> dict[str, Any]:
+    """``len(users)`` feeds at concurrency 32, with a hot reload fired a third of the way in."""
+    queue = iter(users)
+    done = {"n": 0, "failed": 0, "reload": None}
+    reload_at = len(users) // 3
+
+    async def worker() -> None:
+        conn = await Conn.open(port)
+        for user in queue:
+            status, _, payload = await conn.post(
+                "/v1/recommend", json.dumps({"user_id": user, "k": 20}).encode()
+            )
+            done["n"] += 1
+            done["failed"] += not ok(status, payload)
+            if done["n"] == reload_at:
+                body = json.dumps({"run_dir": str(reload_dir)}).encode()
+                done["reload"] = (await conn.post("/v1/admin/reload", body))[0]
+        conn.close()
+
+    started = time.perf_counter()
+    await asyncio.gather(*(worker() for _ in range(CONCURRENCY)))
+    seconds = time.perf_counter() - started
+    return {"requests": done["n"], "failed": done["failed"], "seconds": seconds,
+            "reload_status": done["reload"]}  # fmt: skip
+
+
+def start_server(run: Path, port: int) -> subprocess.Popen[bytes]:
+    env = {
+        **os.environ,
+        "OMP_NUM_THREADS": "1",
+        "OPENBLAS_NUM_THREADS": "1",
+        "MKL_NUM_THREADS": "1",
+    }
+    env |= {"REELREC_SERVING__RELOAD_POLL_S": "0", "REELREC_SERVING__THREADS": "1"}
+    for budget in ("RETRIEVE", "RANK", "RULES"):  # measure the whole pipeline, never skip it
+        env[f"REELREC_SERVING__BUDGET_{budget}_MS"] = "1e6"
+    cmd = [sys.executable, "-m", "reelrec", "serve", str(run), "--port", str(port)]
+    if shutil.which("taskset") and common.available_cores() > 1:
+        cmd = ["taskset", "-c", "0", *cmd]
+    return subprocess.Popen(cmd, cwd=ROOT, env=env)
+
+
+def wait_ready(port: int, proc: subprocess.Popen[bytes], timeout_s: float = 600) -> str:
+    import httpx
+
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"server exited with {proc.returncode}")
+        try:
+            r = httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=5)
+            if r.status_code == 200:
+                return str(r.json()["reload"])
+        except httpx.TransportError:
+            pass
+        time.sleep(0.05)
+    raise RuntimeError("server not ready")
+
+
+def over_http(folder: Path, plan: dict[str, Any]) -> dict[str, Any]:
+    import httpx
+    import numpy as np
+
+    from reelrec.features.vocab import Vocabulary
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = int(s.getsockname()[1])
+    features = json.loads((folder / "ann" / "features" / "features.json").read_text())
+    user_ids = Vocabulary.from_json(features["users"]).ids
+    rng = np.random.default_rng(2)
+    pick = lambda n: [user_ids[i] for i in rng.integers(0, len(user_ids), n)]  # noqa: E731
+    if common.available_cores() > 1:
+        os.sched_setaffinity(0, {common.available_cores() - 1})  # the client off the server core
+    started = time.perf_counter()
+    proc = start_server(folder / "ann", port)
+    try:
+        wait_ready(port, proc)
+        ready_s = time.perf_counter() - started
+        asyncio.run(sequential(port, pick(50)))  # warm-up
+        seq = asyncio.run(sequential(port, pick(plan["latency"])))
+        result = asyncio.run(load(port, pick(plan["requests"]), folder / "ann"))
+        deadline = time.monotonic() + 600
+        while (state := httpx.get(f"http://127.0.0.1:{port}/readyz").json()["reload"]) == "loading":
+            if time.monotonic() > deadline:
+                break
+            time.sleep(0.2)
+        result["reload_outcome"] = state
+    finally:
+        proc.terminate()
+        proc.wait(timeout=60)
+    return {"ready_s": ready_s, "sequential": seq, "load": result}
+
+
+def report(size: str, inproc: dict[str, Any], http: dict[str, Any]) -> int:
+    print(f"\n== serving, {inproc['videos']:,} videos, one core per process ({size})")
+    ann_s, exact_s = inproc["ann_load_s"], inproc["exact_load_s"]
+    print(f"load run dir in-process: ANN {ann_s:.2f} s, exact {exact_s:.2f} s; "
+          f"`reelrec serve` start → ready {http['ready_s']:.2f} s")  # fmt: skip
+    print(
+        f"\n{'stage (ms)':<14}{'in-proc ANN p50/p99':>22}{'exact p50/p99':>20}{'HTTP p50/p99':>20}"
+    )
+    seq = http["sequential"]
+    for s in (*STAGES, "total"):
+        a, e = inproc["ann"][s], inproc["exact"][s]
+        h = (pct(seq.get(s, []), 50), pct(seq.get(s, []), 99))
+        print(
+            f"{s:<14}{a[0]:>11.3f}/{a[1]:<10.3f}{e[0]:>9.3f}/{e[1]:<10.3f}{h[0]:>9.3f}/{h[1]:<10.3f}"
+        )
+    e2e = (pct(seq["e2e"], 50), pct(seq["e2e"], 99))
+    print(f"{'HTTP e2e':<14}{'':>42}{e2e[0]:>9.3f}/{e2e[1]:<10.3f}")
+    ratio = inproc["exact"]["total"][0] / inproc["ann"]["total"][0]
+    load = http["load"]
+    rps = load["requests"] / load["seconds"]
+    recall, served = inproc["recall@100"], inproc["recall@100_served"]
+    print(f"\nexact / ANN pipeline p50: {ratio:.2f}×; ANN recall@100 vs exact: {recall:.4f} "
+          f"(k=100 search), {served:.4f} (top 100 of the served top-500 search)")  # fmt: skip
+    print(f"load: {load['requests']} feeds at concurrency {CONCURRENCY}: {rps:.0f} feeds/s, "
+          f"{load['failed']} failed; hot reload → HTTP {load['reload_status']}, "
+          f"{load['reload_outcome']}; sequential failures {int(seq['failures'][0])}")  # fmt: skip
+    checks = {
+        "p50 ≤ 3 ms": e2e[0] <= 3.0,
+        "p99 ≤ 10 ms": e2e[1] <= 10.0,
+        "≥ 300 feeds/s": rps >= 300,
+        "recall@100 ≥ 0.95": served >= 0.95,
+        "zero failed": load["failed"] == 0 and seq["failures"][0] == 0,
+        "reload swapped": load["reload_status"] == 202 and load["reload_outcome"] == "swapped",
+    }
+    print("targets: " + ", ".join(f"{k} {'PASS' if v else 'MISS'}" for k, v in checks.items()))
+    common.record(
+        "serving", size=size, videos=inproc["videos"], e2e_p50_ms=e2e[0], e2e_p99_ms=e2e[1],
+        feeds_per_s=rps, exact_over_ann=ratio, recall_at_100=recall, recall_at_100_served=served,
+        stages_inproc_ann=inproc["ann"], stages_inproc_exact=inproc["exact"],
+        load=load, ready_s=http["ready_s"], checks=checks,
+    )  # fmt: skip
+    return 0 if checks["zero failed"] and checks["reload swapped"] else 1
+
+
+def main() -> int:
+    p = common.parser(__doc__, default_size="tiny")
+    p.add_argument("--videos", type=int, default=0, help="catalogue size (0: by --size)")
+    p.add_argument("--requests", type=int, default=0, help="load-test requests (0: by --size)")
+    p.add_argument(
+        "--spread",
+        type=float,
+        default=1.0,
+        help="norm of the perturbation of each copied vector (1.0: cosine ≈ 0.7 to its source)",
+    )
+    args = p.parse_args()
+    plan = dict(PLAN[args.size])
+    plan["videos"] = args.videos or plan["videos"]
+    plan["requests"] = args.requests or plan["requests"]
+    print(common.hardware_line())
+    folder = ensure_setup(args.size, plan["videos"], args.spread)
+    common.pin_threads(1)  # one thread everywhere, as in a serving worker
+    from threadpoolctl import threadpool_limits
+
+    from reelrec.index import set_faiss_threads
+
+    threadpool_limits(1)
+    set_faiss_threads(1)
+    inproc = in_process(folder, plan["latency"])
+    http = over_http(folder, plan)
+    return report(args.size, inproc, http)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,88 @@
+"""Hot reload: atomic swap on request or file change, no failed request, refusal of bad pairs."""
+
+from __future__ import annotations
+
+import shutil
+import threading
+import time
+from pathlib import Path
+
+from reelrec.serving.reload import RELOAD_FILE
+from tests.serving.conftest import ClientFactory, TestClient
+
+
+def _version(client: TestClient) -> str:
+    return str(client.get("/readyz").json()["model_version"])
+
+
+def test_reload_on_request_swaps_the_model(
+    make_client: ClientFactory, run_dir: Path, other_run_dir: Path
+) -> None:
+    client = make_client()
+    old = _version(client)
+    r = client.post("/v1/admin/reload", json={"run_dir": str(other_run_dir), "wait": True})
+    assert r.status_code == 200, r.text
+    new = _version(client)
+    assert new != old
+    feed = client.post("/v1/recommend", json={"user_id": "u000018", "k": 5}).json()
+    assert feed["model_version"] == new
+    assert 'reelrec_reloads_total{outcome="swapped"} 2.0' in client.get("/metrics").text
+
+
+def test_incompatible_pair_is_refused_and_the_old_model_keeps_serving(
+    make_client: ClientFactory, run_dir: Path, other_run_dir: Path, tmp_path: Path
+) -> None:
+    client = make_client()
+    old = _version(client)
+    mixed = tmp_path / "mixed"
+    shutil.copytree(run_dir, mixed)
+    shutil.rmtree(mixed / "index")
+    shutil.copytree(other_run_dir / "index", mixed / "index")  # another model's index
+    r = client.post("/v1/admin/reload", json={"run_dir": str(mixed), "wait": True})
+    assert r.status_code == 409
+    error = r.json()["error"]
+    assert error["code"] == "reload_refused"
+    assert "model_version" in error["message"]
+    assert _version(client) == old
+    ok = client.post("/v1/recommend", json={"user_id": "u000018", "k": 5})
+    assert ok.status_code == 200
+    assert ok.json()["model_version"] == old
+    r = client.post("/v1/admin/reload", json={"run_dir": str(tmp_path / "nothing"), "wait": True})
+    assert r.status_code == 409
+
+
+def test_reload_file_triggers_a_background_swap(
+    make_client: ClientFactory, other_run_dir: Path
+) -> None:
+    client = make_client(reload_poll_s=0.05)
+    old = _version(client)
+    served = client.app.state.holder.current.run_dir  # type: ignore[attr-defined]
+    (served / RELOAD_FILE).write_text(str(other_run_dir))
+    deadline = time.monotonic() + 30
+    while _version(client) == old and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert _version(client) != old
+
+
+def test_requests_in_flight_during_reloads_never_fail(
+    make_client: ClientFactory, run_dir: Path, other_run_dir: Path
+) -> None:
+    client = make_client()
+    statuses: list[int] = []
+    stop = threading.Event()
+
+    def hammer() -> None:
+        while not stop.is_set():
+            statuses.append(client.post("/v1/recommend", json={"user_id": "u000018"}).status_code)
+
+    workers = [threading.Thread(target=hammer) for _ in range(3)]
+    for w in workers:
+        w.start()
+    for target in (other_run_dir, run_dir, other_run_dir):
+        r = client.post("/v1/admin/reload", json={"run_dir": str(target), "wait": True})
+        assert r.status_code == 200
+    stop.set()
+    for w in workers:
+        w.join()
+    assert len(statuses) > 10
+    assert set(statuses) == {200}
