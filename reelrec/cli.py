@@ -312,15 +312,198 @@ def recommend_cmd(
 
 
 # --- features and ingestion (issue 4): `features build`, `ingest` -----------------------
+features_app = typer.Typer(no_args_is_help=True, help="Offline feature store.")
+app.add_typer(features_app, name="features")
+
+
+@features_app.command("build")
+@user_errors
+def features_build(
+    data_dir: Annotated[Path, typer.Argument(help="Data folder or interactions file.")],
+    output: Annotated[Path, typer.Option("--output", "-o", help="Run directory to write into.")],
+) -> None:
+    """Materialise point-in-time user and video features of every interaction (Parquet)."""
+    from reelrec.api import features_build_run
+
+    written = features_build_run(data_dir, output)
+    for entity, path in written.items():
+        out.print(f"wrote {entity} features to {path}")
+
+
+@app.command("ingest")
+@user_errors
+def ingest_cmd(
+    run_dir: Annotated[Path, typer.Argument(help="Run directory (trained and indexed).")],
+    events: Annotated[
+        Path | None, typer.Option("--events", help="Events: .jsonl, .json, .csv or .parquet.")
+    ] = None,
+    videos: Annotated[
+        Path | None, typer.Option("--videos", help="New videos: .csv or .parquet (videos schema).")
+    ] = None,
+) -> None:
+    """Add new videos to the index and replay events into the run's online store."""
+    from reelrec.api import ingest_run
+
+    result = ingest_run(run_dir, events, videos)
+    if videos is not None:
+        out.print(f"videos: {result.videos_added:,} added, {result.videos_known:,} already known")
+    if result.events is not None:
+        r = result.events
+        out.print(
+            f"events: {r.applied:,} applied, {r.duplicates:,} duplicates, {len(r.failed):,} failed"
+        )
+        for failure in r.failed[:10]:
+            err.print(f"  event {failure.position} ({failure.event_id}): {failure.reason}")
+        if len(r.failed) > 10:
+            err.print(f"  … and {len(r.failed) - 10:,} more failures")
 
 
 # --- ranking (issue 5): `score` ------------------------------------------------------
+@app.command("score")
+@user_errors
+def score_cmd(
+    run_dir: Annotated[Path, typer.Argument(help="Run directory.")],
+    pairs: Annotated[Path, typer.Option("--pairs", help="CSV of user_id,video_id rows.")],
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON object per pair.")] = False,
+) -> None:
+    """Ranker feed score and head predictions for each pair, one line per pair in input order."""
+    from reelrec.api import score_run
+
+    results = score_run(run_dir, pairs)
+    if as_json:
+        lines = [json.dumps(r) for r in results]
+    else:
+
+        def shown(v: object) -> str:
+            return "n/a" if v is None else f"{v:.6f}"
+
+        lines = [
+            f"{r['user_id']},{r['video_id']},{shown(r['score'])},"
+            + ",".join(f"{k}={shown(v)}" for k, v in r["heads"].items())  # type: ignore[attr-defined]
+            for r in results
+        ]
+    sys.stdout.write("".join(line + "\n" for line in lines))
 
 
 # --- serving (issue 6): `serve` ------------------------------------------------------
 
 
+@app.command()
+@user_errors
+def serve(
+    run_dir: Annotated[Path, typer.Argument(help="Trained and indexed run directory.")],
+    host: Annotated[str | None, typer.Option(help="Interface (default 127.0.0.1).")] = None,
+    port: Annotated[int | None, typer.Option(help="TCP port (default 8000).")] = None,
+    workers: Annotated[int | None, typer.Option(help="Worker processes (default 1).")] = None,
+) -> None:
+    """Serve feeds over HTTP (OpenAPI docs at /docs); reload by touching RUN_DIR/RELOAD."""
+    from reelrec.serving.app import serve as run_service
+
+    run_service(run_dir, host=host, port=port, workers=workers)
+
+
 # --- simulation and A/B (issue 7): `simulate`, `ab analyze` ------------------------------
+
+ab_app = typer.Typer(no_args_is_help=True, help="A/B experiments: analyse exposure logs.")
+app.add_typer(ab_app, name="ab")
+
+
+class SimBaseline(StrEnum):
+    """Baselines the simulator can serve against reelrec."""
+
+    popular = "popular"
+    random = "random"
+
+
+def _estimates_table(result: dict[str, Any], title: str) -> Table:
+    table = Table(title=title)
+    table.add_column("metric")
+    variants: dict[str, dict[str, Any]] = result["variants"]
+    lifts: dict[str, dict[str, Any]] = result.get("lift", {})
+    for name in variants:
+        table.add_column(f"{name} (± 95% CI)", justify="right")
+    for name in lifts:
+        table.add_column(f"lift {name}", justify="right")
+    for metric in next(iter(variants.values())):
+        cells = []
+        for name in variants:
+            e = variants[name].get(metric)
+            half = (e["ci95"][1] - e["ci95"][0]) / 2 if e else 0.0
+            cells.append(f"{e['mean']:.4g} ± {half:.2g}" if e else "")
+        for name in lifts:
+            x = lifts[name].get(metric)
+            mark = " *" if x and x["significant"] else ""
+            cells.append(
+                f"{x['lift']:+.1%} ± {(x['ci95'][1] - x['ci95'][0]) / 2:.1%}{mark}" if x else ""
+            )
+        table.add_row(metric, *cells)
+    return table
+
+
+def _print_srm(srm: dict[str, Any]) -> None:
+    verdict = "[bold red]MISMATCH[/]" if srm["mismatch"] else "ok"
+    out.print(f"sample ratio: users {srm['counts']}, p = {srm['p_value']:.3g} ({verdict})")
+
+
+@app.command("simulate")
+@user_errors
+def simulate_cmd(
+    run_dir: Annotated[Path, typer.Argument(help="Run directory (variant 'reelrec').")],
+    against: Annotated[
+        Path | None, typer.Option("--against", help="Second run directory to compare.")
+    ] = None,
+    baseline: Annotated[
+        SimBaseline | None, typer.Option("--baseline", help="Baseline variant (default popular).")
+    ] = None,
+    users: Annotated[int | None, typer.Option("--users", min=1, help="Users per variant.")] = None,
+    days: Annotated[int | None, typer.Option("--days", min=1, help="Simulated days.")] = None,
+    seed: Annotated[int | None, typer.Option("--seed", min=0, help="Simulation seed.")] = None,
+    truth: Annotated[
+        Path | None,
+        typer.Option("--truth", help="Synthetic world folder (default: the run's data folder)."),
+    ] = None,
+    report: Annotated[Path | None, typer.Option("--report", help="HTML report path.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+) -> None:
+    """Simulated A/B on the synthetic world: reelrec vs another run or a baseline."""
+    from reelrec.api import simulate_run
+    from reelrec.errors import ConfigError
+
+    if against is not None and baseline is not None:
+        raise ConfigError("give at most one of --against RUN_DIR_B and --baseline")
+    result: dict[str, Any] = simulate_run(
+        run_dir,
+        against=against,
+        baseline=baseline.value if baseline else None,
+        users=users,
+        days=days,
+        seed=seed,
+        truth_dir=truth,
+        report=report,
+    )
+    if as_json:
+        sys.stdout.write(json.dumps({"variants": result["variants"]}) + "\n")
+        return
+    out.print(_estimates_table(result, "simulated A/B (mean over users, 95% CI)"))
+    _print_srm(result["srm"])
+    out.print(f"report: {result['report']}")
+
+
+@ab_app.command("analyze")
+@user_errors
+def ab_analyze_cmd(
+    log_dir: Annotated[Path, typer.Argument(help="Exposure log folder (part-*.parquet).")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+) -> None:
+    """Per-metric lift with 95% CIs and a sample-ratio-mismatch check of an A/B log."""
+    from reelrec.api import ab_analyze_run
+
+    result: dict[str, Any] = ab_analyze_run(log_dir)
+    if as_json:
+        sys.stdout.write(json.dumps(result) + "\n")
+        return
+    out.print(_estimates_table(result, f"A/B analysis of {log_dir}"))
+    _print_srm(result["srm"])
 
 
 @config_app.command("show")

@@ -10,7 +10,7 @@ import tomllib
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from reelrec.errors import ConfigError
 
@@ -29,6 +29,31 @@ def _item_features() -> list[ItemFeature]:
 
 def _baselines() -> list[Baseline]:
     return ["popular"]
+
+
+RuleName = Literal[
+    "seen",
+    "safety",
+    "popularity_damping",
+    "diversity",
+    "freshness",
+    "near_duplicate",
+    "creator_spacing",
+    "tag_spacing",
+]
+
+
+def _rule_chain() -> list[RuleName]:
+    return [
+        "seen",
+        "safety",
+        "popularity_damping",
+        "diversity",
+        "freshness",
+        "near_duplicate",
+        "creator_spacing",
+        "tag_spacing",
+    ]
 
 
 class Section(BaseModel):
@@ -182,6 +207,11 @@ class StoreConfig(Section):
         "embedded", description="embedded: in-process (default); redis: shared across replicas."
     )
     redis_url: str = Field("redis://127.0.0.1:6379/0", description="Redis URL for backend=redis.")
+    redis_prefix: str = Field("reelrec:", description="Prefix of every Redis key the store writes.")
+    fallback_to_embedded: bool = Field(
+        False,
+        description="If Redis is unreachable at start-up, warn and use the embedded store.",
+    )
 
 
 class RankingConfig(Section):
@@ -191,14 +221,106 @@ class RankingConfig(Section):
     candidates: int = Field(
         500, ge=1, le=100_000, description="Candidates retrieved per feed for the ranker."
     )
+    hidden: list[int] = Field(
+        default_factory=lambda: [64, 32], description="Shared MLP hidden widths of the ranker."
+    )
+    epochs: int = Field(4, ge=1, le=1000, description="Ranker training epochs.")
+    batch_size: int = Field(1024, ge=8, le=1 << 20, description="Ranker examples per batch.")
+    learning_rate: float = Field(3e-3, gt=0.0, le=10.0, description="Ranker Adam learning rate.")
+    train_fraction: float = Field(
+        1.0,
+        gt=0.0,
+        le=1.0,
+        description=(
+            "Ranker trains on the latest share of training impressions (by time); histories, "
+            "tower scores and aggregates use only events before each impression."
+        ),
+    )
+    max_examples: int = Field(
+        300_000, ge=100, description="Cap on ranker training impressions (seeded sample)."
+    )
+    sampled_negatives: int = Field(
+        4,
+        ge=0,
+        le=1000,
+        description=(
+            "Unexposed retrieval candidates added per training impression as non-engaged "
+            "(all labels 0); 0 = logged impressions only."
+        ),
+    )
+    watch_cap: float = Field(
+        3.0, gt=0.0, le=100.0, description="Watch ratio is capped here for the watch head."
+    )
+    complete_ratio: float = Field(
+        0.95, gt=0.0, le=10.0, description="Watch ratio at or above this counts as complete."
+    )
+    weight_watch: float = Field(
+        1.0, ge=0.0, description="Feed-score weight of the watch head (watch ratio / watch_cap)."
+    )
+    weight_like: float = Field(1.0, ge=0.0, description="Feed-score weight of P(like).")
+    weight_complete: float = Field(0.5, ge=0.0, description="Feed-score weight of P(complete).")
+    weight_share_follow: float = Field(
+        1.0, ge=0.0, description="Feed-score weight of P(share or follow)."
+    )
+    seed: int = Field(0, ge=0, description="Seed of the ranker's sampling and initialisation.")
 
 
 class RulesConfig(Section):
     """Feed rules applied after ranking, in ``chain`` order (issue 5)."""
 
-    chain: list[str] = Field(
-        default_factory=lambda: ["seen", "safety"],
-        description="Rules applied in order after ranking.",
+    chain: list[RuleName] = Field(
+        default_factory=_rule_chain,
+        description=(
+            "Rules applied in order after ranking: filters, then score changes, then re-rankers; "
+            "consecutive spacing rules (near_duplicate, creator_spacing, tag_spacing) run as one "
+            "pass so all their guarantees hold in the feed (ADR-0006)."
+        ),
+    )
+    seen_window_hours: float = Field(
+        0.0, ge=0.0, description="Seen filter: hide videos seen in the last N hours; 0 = ever."
+    )
+    duplicate_cosine: float = Field(
+        0.95,
+        gt=0.0,
+        le=1.0,
+        description="Item vectors with cosine above this are near-duplicates (never adjacent).",
+    )
+    creator_cap: int = Field(
+        2, ge=0, le=1000, description="Most videos per creator in the first k; 0 = no cap."
+    )
+    tag_cap: int = Field(
+        4, ge=0, le=1000, description="Most videos per primary tag in the first k; 0 = no cap."
+    )
+    diversity_lambda: float = Field(
+        0.8,
+        ge=0.0,
+        le=1.0,
+        description="MMR trade-off: 1 = relevance only, 0 = dissimilarity only.",
+    )
+    diversity_pool: int = Field(
+        100, ge=1, le=100_000, description="MMR picks the first k from this many top candidates."
+    )
+    fresh_max_age_hours: float = Field(
+        24.0, gt=0.0, description="Videos uploaded within this many hours count as fresh."
+    )
+    fresh_slots: int = Field(
+        2, ge=0, le=1000, description="Exploration slots for fresh videos in the first k."
+    )
+    fresh_bonus: float = Field(
+        0.5,
+        ge=0.0,
+        description=(
+            "Fresh pick: score + bonus × σ / sqrt(1 + views), σ = std of the slate's scores "
+            "(an uncertainty bonus)."
+        ),
+    )
+    popularity_alpha: float = Field(
+        0.25,
+        ge=0.0,
+        description=(
+            "Damping: score -= alpha × σ × log1p(views) / log1p(max views in the slate), "
+            "σ = std of the slate's scores."
+        ),
     )
 
 
@@ -207,6 +329,40 @@ class ServingConfig(Section):
 
     host: str = Field("127.0.0.1", description="Interface to bind.")
     port: int = Field(8000, ge=1, le=65535, description="TCP port.")
+    workers: int = Field(
+        1, ge=1, le=256, description="Worker processes (each single-threaded; scale by processes)."
+    )
+    max_k: int = Field(200, ge=1, le=10_000, description="Largest k a request may ask for.")
+    max_batch: int = Field(
+        1000, ge=1, le=100_000, description="Most events or videos in one request body."
+    )
+    max_body_bytes: int = Field(
+        4 << 20, ge=1024, le=1 << 30, description="Largest request body (bytes); larger → 413."
+    )
+    max_exclude: int = Field(
+        1000, ge=0, le=100_000, description="Most video ids a recommend request may exclude."
+    )
+    budget_retrieve_ms: float = Field(
+        30.0, gt=0.0, description="Time budget of features + user tower + ANN per request."
+    )
+    budget_rank_ms: float = Field(30.0, gt=0.0, description="Time budget of the ranking stage.")
+    budget_rules_ms: float = Field(20.0, gt=0.0, description="Time budget of the rules stage.")
+    breaker_s: float = Field(
+        10.0,
+        ge=0.0,
+        description="Seconds a stage that failed or overran its budget is skipped (degraded).",
+    )
+    reload_poll_s: float = Field(
+        2.0,
+        ge=0.0,
+        description="Seconds between checks of RUN_DIR/RELOAD and the manifest; 0 = off.",
+    )
+    fallback_fresh_hours: float = Field(
+        72.0, gt=0.0, description="Videos uploaded this recently count as fresh for cold start."
+    )
+    threads: int = Field(
+        1, ge=1, le=256, description="BLAS/OpenMP/faiss threads per worker (1: no pool contention)."
+    )
 
 
 class SimulationConfig(Section):
@@ -215,6 +371,67 @@ class SimulationConfig(Section):
     users: int = Field(500, ge=1, description="Simulated users per variant.")
     days: int = Field(1, ge=1, le=365, description="Simulated days.")
     seed: int = Field(0, ge=0, description="Seed of the simulation.")
+    page_size: int = Field(10, ge=1, le=1000, description="Videos per feed page.")
+    max_pages: int = Field(15, ge=1, le=1000, description="Pages at most per session.")
+    fatigue_base: float = Field(-3.6, description="Leave-probability logit after the first video.")
+    fatigue_per_video: float = Field(
+        0.03, ge=0.0, description="Leave logit added per video seen in the session."
+    )
+    fatigue_per_skip: float = Field(
+        0.22, ge=0.0, description="Leave logit added per video skipped in the session."
+    )
+    feedback: bool = Field(
+        True, description="Feed simulated events back to the policy (Recommender.apply_events)."
+    )
+
+
+class VariantConfig(Section):
+    """One arm of an A/B experiment: a run directory and/or config overrides, and its share."""
+
+    name: str = Field(..., min_length=1, description="Variant name (control first).")
+    share: float = Field(..., gt=0.0, le=1.0, description="Traffic share of the variant.")
+    run_dir: str | None = Field(None, description="Run directory serving this variant.")
+    overrides: list[str] = Field(
+        default_factory=list, description="section.key=value settings (e.g. rule/weight changes)."
+    )
+    stages: list[Literal["retrieve", "rank", "rules"]] | None = Field(
+        None, description="Pipeline stages (default: all)."
+    )
+
+
+class ExperimentConfig(Section):
+    """An A/B experiment defined in its own TOML file (``name`` and ``[[variants]]``)."""
+
+    name: str = Field(..., min_length=1, description="Experiment name (salts the user hash).")
+    variants: list[VariantConfig] = Field(..., min_length=2, description="Arms, control first.")
+
+    @model_validator(mode="after")
+    def _check(self) -> ExperimentConfig:
+        names = [v.name for v in self.variants]
+        if len(set(names)) != len(names):
+            raise ValueError(f"variant names must be unique; got {names}")
+        total = sum(v.share for v in self.variants)
+        if abs(total - 1.0) > 1e-6:
+            raise ValueError(f"variant shares must sum to 1; got {total:.6g}")
+        return self
+
+
+def load_experiment(path: str | Path) -> ExperimentConfig:
+    """Read an experiment TOML file; raises ``ConfigError`` naming the problem."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"experiment file {path} does not exist")
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+        return ExperimentConfig.model_validate(raw)
+    except tomllib.TOMLDecodeError as e:
+        raise ConfigError(f"{path}: invalid TOML ({e})") from None
+    except ValidationError as e:
+        msgs = "; ".join(
+            f"{'.'.join(str(p) for p in err['loc']) or 'experiment'}: {err['msg']}"
+            for err in e.errors()
+        )
+        raise ConfigError(f"{path}: {msgs}") from None
 
 
 class Config(Section):

@@ -7,8 +7,11 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import time
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import polars as pl
@@ -19,16 +22,44 @@ from reelrec.config import Config
 from reelrec.data.readers import Dataset
 from reelrec.errors import NotFittedError
 from reelrec.features.definitions import FeatureSpace, VideoArrays
-from reelrec.features.history import InteractionLog
+from reelrec.features.events import ApplyReport
+from reelrec.features.history import HistoryWindow, InteractionLog
+from reelrec.features.live import (
+    add_live_videos,
+    apply_live_events,
+    init_live,
+    live_history,
+    live_seen,
+    live_video_stats,
+    tower_ids,
+    video_ids_at,
+    video_idx_of,
+)
+from reelrec.features.online import OnlineStore
 from reelrec.index.base import VectorIndex
 from reelrec.index.factory import build_index
+from reelrec.models.numpy_tower import NumpyTwoTower, item_arrays, user_arrays
 from reelrec.models.two_tower import TwoTower
+from reelrec.ranking.features import RankerInputs, build_inputs
+from reelrec.ranking.ranker import Ranker
 from reelrec.training.examples import ExampleBuilder, item_inputs, user_inputs
 from reelrec.training.loop import History, seed_everything, train
 from reelrec.types import Idx
 
+if TYPE_CHECKING:
+    from reelrec.rules.base import VideoTable
+
 log = logging.getLogger(__name__)
 ENCODE_BATCH = 8192
+STAGES = ("retrieve", "rank", "rules")
+
+
+def _lap(timings: dict[str, float] | None, stage: str, started: float) -> float:
+    """Add the milliseconds since ``started`` to ``timings[stage]``; return the time now."""
+    now = time.perf_counter()
+    if timings is not None:
+        timings[stage] = timings.get(stage, 0.0) + (now - started) * 1e3
+    return now
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -89,6 +120,8 @@ class Recommender:
         >>> rec.recommend(["u42"], k=20)                       # doctest: +SKIP
     """
 
+    fast_towers_: NumpyTwoTower | None = None  # set by use_numpy_towers() (serving)
+
     def __init__(self, config: Config) -> None:
         self.config = config
 
@@ -108,6 +141,7 @@ class Recommender:
                 held out of ``dataset``.
         """
         cfg = self.config
+        self.fast_towers_ = None
         seed_everything(cfg.train.seed)
         space = FeatureSpace.fit(cfg.features, dataset.interactions, dataset.videos, dataset.users)
         logbook = InteractionLog.build(dataset.interactions, space, cfg.data)
@@ -145,7 +179,9 @@ class Recommender:
         self.seen_ = interaction_matrix(space, dataset.interactions)
         self.popularity_ = counts
         self.model_version_ = self._version()
+        self.init_live_state()
         self.build_index()
+        self._fit_ranker(dataset)
         return self
 
     def _holdout(self, logbook: InteractionLog) -> tuple[Idx, Idx]:
@@ -256,30 +292,46 @@ class Recommender:
         self, videos: VideoArrays, at_seconds: float, model: TwoTower | None = None
     ) -> np.ndarray:
         """``[n, dim]`` unit vectors of ``videos`` (new ids go through the content path)."""
+        fast = self.fast_towers_ if model is None else None
         model = model or self.model_
         out = []
-        with torch.no_grad():
-            for start in range(0, len(videos), ENCODE_BATCH):
-                rows = np.arange(start, min(start + ENCODE_BATCH, len(videos)))
-                out.append(
-                    model.encode_items(
-                        item_inputs(self.space_, videos.take(rows), at_seconds)
-                    ).numpy()
-                )
+        for start in range(0, len(videos), ENCODE_BATCH):
+            rows = np.arange(start, min(start + ENCODE_BATCH, len(videos)))
+            if fast is not None:  # serving: the NumPy export, no torch call
+                x_np = item_arrays(self.space_, videos.take(rows), at_seconds)
+                out.append(fast.encode_items(x_np))
+                continue
+            with torch.no_grad():
+                x = item_inputs(self.space_, videos.take(rows), at_seconds)
+                out.append(model.encode_items(x).numpy())
         dim = self.config.model.dim
         return np.concatenate(out) if out else np.zeros((0, dim), np.float32)
 
     def encode_users(self, user_idx: Idx, at_seconds: np.ndarray) -> np.ndarray:
         """``[n, dim]`` user vectors from each user's latest history and request context."""
         self._check_fitted()
-        window = self.log_.latest(user_idx, self.config.features.history_length)
+        window = self.history(user_idx)
         known = (user_idx >= 0) & (user_idx < self.space_.users.n_known)
         attrs = np.zeros((user_idx.shape[0], self.user_attrs_.shape[1]), dtype=np.int64)
         attrs[known] = self.user_attrs_[user_idx[known]]
+        at = np.asarray(at_seconds, dtype=np.float64)
+        if self.fast_towers_ is not None:  # serving: the NumPy export, no torch call
+            x_np = user_arrays(np.where(known, user_idx, -1), window, at, attrs, self.catalog_)
+            x_np["hist_video"] = self._tower_ids(window.video)
+            return self.fast_towers_.encode_users(x_np)
         with torch.no_grad():
-            at = np.asarray(at_seconds, dtype=np.float64)
             x = user_inputs(np.where(known, user_idx, -1), window, at, attrs, self.catalog_)
+            x["hist_video"] = torch.from_numpy(self._tower_ids(window.video))
             return self.model_.encode_users(x).numpy()
+
+    def use_numpy_towers(self) -> NumpyTwoTower:
+        """Encode users and videos with the NumPy export of the towers from now on.
+
+        Serving calls this once after loading, so no request calls PyTorch; ``fit`` resets it.
+        """
+        self._check_fitted()
+        self.fast_towers_ = NumpyTwoTower.from_torch(self.model_)
+        return self.fast_towers_
 
     # --- index and retrieval -----------------------------------------------------------
     def build_index(self) -> VectorIndex:
@@ -311,30 +363,305 @@ class Recommender:
         return self.index_.search(queries, k, exclude=exclude)
 
     def seen_row(self, user: int) -> Idx:
-        """Videos a known user interacted with in training (empty for unknown users)."""
+        """Videos a known user interacted with in training or in live events (empty if unknown)."""
         if 0 <= user < self.seen_.shape[0]:
             start, end = self.seen_.indptr[user], self.seen_.indptr[user + 1]
-            return np.asarray(self.seen_.indices[start:end], dtype=np.int64)
+            trained = np.asarray(self.seen_.indices[start:end], dtype=np.int64)
+            return live_seen(self, user, trained)
         return np.empty(0, dtype=np.int64)
 
-    def recommend(self, user_ids: list[str], k: int = 20) -> list[Slate]:
-        """One slate per user: the top ``k`` videos the user has not interacted with."""
-        idx = self.user_idx(user_ids)
-        videos, scores = self.retrieve(idx, k)
+    # --- live state: feature store, events, new videos (issue 4) -------------------------
+    store_: OnlineStore
+    new_video_ids_: list[str]  # ingested videos, in order: dense idx = n_known + position
+    new_video_pos_: dict[str, int]
+    clock_: float  # latest event time applied (epoch s): "now" for decayed video stats
+
+    def init_live_state(self, run_dir: Path | None = None) -> OnlineStore:
+        """Open the online store (``config.store``) and the ingested-video table.
+
+        With a run directory, the embedded store starts from ``run_dir/store`` and earlier
+        ingested videos are restored. Called by ``fit`` and ``load``.
+
+        Raises:
+            StoreError: Redis unreachable (unless ``store.fallback_to_embedded``).
+        """
+        return init_live(self, run_dir)
+
+    def history(self, user_idx: Idx) -> HistoryWindow:
+        """The latest ``features.history_length`` played events of each user: the training log
+        followed by the user's live events, as dense video indices (ingested videos ≥ the
+        training vocabulary size)."""
+        return live_history(self, user_idx)
+
+    def apply_events(self, events: pl.DataFrame | Sequence[Mapping[str, object]]) -> ApplyReport:
+        """Validate and apply live events to the store (idempotent by ``event_id``).
+
+        Every input record is accounted for: applied, duplicate, or failed with its reason
+        (invalid field, unknown video, too old for the history window, store unavailable).
+        """
+        return apply_live_events(self, events)
+
+    def add_videos(self, videos: pl.DataFrame) -> list[str]:
+        """Encode new videos with the item tower's content path and add them to the index.
+
+        Validated against the ``videos`` schema; ids already known are skipped. Returns the ids
+        added, in order; they are searchable as soon as this returns (no rebuild).
+        """
+        return add_live_videos(self, videos)
+
+    def video_idx(self, video_ids: Sequence[str]) -> Idx:
+        """Dense indices of videos (training vocabulary, then ingested videos); -1 if unknown."""
+        return video_idx_of(self, video_ids)
+
+    def video_ids_of(self, idx: Idx) -> list[str]:
+        """External ids of dense video indices.
+
+        Raises:
+            UnknownIdError: an index is neither a training nor an ingested video.
+        """
+        return video_ids_at(self, idx)
+
+    def video_stats(self, video_idx: Idx) -> np.ndarray:
+        """``[n, len(VIDEO_STATS)]`` float32 live engagement of videos (0 for unknown/-1)."""
+        return live_video_stats(self, video_idx)
+
+    def _tower_ids(self, video: Idx) -> Idx:
+        """History ids as the tower's id table sees them: an ingested video → its OOV bucket."""
+        return tower_ids(self, video)
+
+    # --- ranking and the feed pipeline (issue 5) ------------------------------------------
+    ranker_: Ranker | None = None
+    video_table_: VideoTable | None = None
+
+    def _fit_ranker(self, dataset: Dataset) -> None:
+        """Train the multi-task ranker on the training impressions (``ranking.ranker``)."""
+        from reelrec.ranking.train import impressions
+
+        self.ranker_, self.video_table_ = None, None
+        cfg = self.config
+        if not cfg.ranking.enabled:
+            return
+        imp = impressions(dataset.interactions, self.space_, cfg.data, cfg.ranking)
+
+        def pool(users: Idx) -> Idx:
+            return self.retrieve(users, cfg.ranking.candidates)[0]
+
+        self.ranker_ = Ranker.fit(
+            imp,
+            log=self.log_,
+            catalog=self.catalog_,
+            n_tags=self.space_.tags.size,
+            encode_users=self._encode_windows,
+            item_vectors=self.index_.get_vectors(np.arange(len(self.catalog_))),
+            candidates=pool,
+            cfg=cfg.ranking,
+            history_length=cfg.features.history_length,
+        )
+
+    def _encode_windows(self, users: Idx, window: HistoryWindow, at: np.ndarray) -> np.ndarray:
+        """Tower user vectors of known ``users`` from given (point-in-time) history windows."""
+        with torch.no_grad():
+            x = user_inputs(users, window, at, self.user_attrs_[users], self.catalog_)
+            return self.model_.encode_users(x).numpy()
+
+    def _history(self, user_idx: Idx) -> HistoryWindow:
+        """Latest history windows (live events included when the feature store provides them)."""
+        live = getattr(self, "history", None)
+        if callable(live):
+            window: HistoryWindow = live(user_idx)
+            return window
+        return self.log_.latest(user_idx, self.config.features.history_length)
+
+    def _ranker_scores(
+        self,
+        user_idx: Idx,
+        queries: np.ndarray,
+        videos: Idx,
+        at: np.ndarray,
+        timings: dict[str, float] | None = None,
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Feed scores ``[U, C]`` (-inf on padding) and heads ``[U, C, H]`` of candidates."""
+        assert self.ranker_ is not None
+        clock = time.perf_counter()
+        rows, cols = np.nonzero(videos >= 0)
+        cand = videos[rows, cols]
+        x = RankerInputs(
+            user_vec=queries,
+            window=self._history(user_idx),
+            at_seconds=at,
+            row_user=rows.astype(np.int64),
+            cand=cand,
+            item_vec=self.index_.get_vectors(cand),
+            stats=self.ranker_.stats(cand, self._live_stats(cand)),
+        )
+        features = build_inputs(x, self.catalog_, self.ranker_.n_tags)
+        clock = _lap(timings, "features", clock)
+        score, heads = self.ranker_.runtime.score(features)
+        _lap(timings, "ranking", clock)
+        scores = np.full(videos.shape, -np.inf, dtype=np.float32)
+        scores[rows, cols] = score
+        out = np.full((*videos.shape, heads.shape[1]), np.nan, dtype=np.float32)
+        out[rows, cols] = heads
+        return scores, out
+
+    def _live_stats(self, video_idx: Idx) -> np.ndarray | None:
+        """Live engagement of ``video_idx`` when the online store holds any (else None)."""
+        store = getattr(self, "store_", None)
+        try:
+            empty = store is None or len(store) == 0
+        except TypeError:  # a store without a size (Redis): always ask it
+            empty = False
+        return None if empty else self.video_stats(video_idx)
+
+    def rank(
+        self, user_idx: Idx, video_idx: Idx, at_seconds: np.ndarray | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Ranker feed scores ``[U, C]`` and head predictions ``[U, C, 4]`` of candidates.
+
+        Args:
+            user_idx: ``[U]`` dense user indices.
+            video_idx: ``[U, C]`` candidate video indices, ``-1`` padded (score ``-inf``).
+            at_seconds: ``[U]`` request times (NaN or None: unknown).
+
+        Raises:
+            NotFittedError: no ranker (``ranking.enabled`` was false at fit).
+        """
+        self._check_fitted()
+        if self.ranker_ is None:
+            raise NotFittedError("this Recommender has no ranker; fit with ranking.enabled=true")
+        at = np.full(len(user_idx), np.nan) if at_seconds is None else np.asarray(at_seconds)
+        queries = self.encode_users(user_idx, at)
+        return self._ranker_scores(user_idx, queries, np.atleast_2d(video_idx), at)
+
+    def video_table(self) -> VideoTable:
+        """The catalogue as the rules read it (built once; extended when videos are added)."""
+        from reelrec.rules.videos import video_table
+
+        table, catalog = self.video_table_, self.catalog_
+        start = 0 if table is None else len(table)
+        if table is not None and start == len(catalog):
+            return table
+        rows = np.arange(start, len(catalog))
+        popularity = np.zeros(rows.size)
+        known = rows < self.popularity_.shape[0]
+        popularity[known] = self.popularity_[rows[known]]
+        vectors = self.index_.get_vectors(rows)
+        new = video_table(catalog.take(rows), vectors, popularity)
+        self.video_table_ = new if table is None else table.append(new)
+        return self.video_table_
+
+    def _rule_chain(self) -> Any:
+        """The configured rule chain (None until ``reelrec.rules.chain`` exists)."""
+        chain = getattr(self, "rule_chain_", None)
+        if chain is None:
+            try:
+                from reelrec.rules.chain import build_chain
+            except ImportError:  # the rules package is landing in parallel (issue 5)
+                return None
+            chain = self.rule_chain_ = build_chain(self.config.rules)
+        return chain
+
+    def recommend(
+        self,
+        user_ids: Sequence[str],
+        k: int = 20,
+        *,
+        at_seconds: np.ndarray | None = None,
+        exclude: Sequence[Sequence[str]] | None = None,
+        stages: Sequence[str] = STAGES,
+        timings: dict[str, float] | None = None,
+    ) -> list[Slate]:
+        """Feeds: retrieve ``ranking.candidates`` → rank (feed score) → rules → first ``k``.
+
+        Args:
+            user_ids: external user ids (unknown ones get ``fallback="cold_user"``).
+            k: feed length.
+            at_seconds: ``[U]`` request times, epoch seconds (None: unknown).
+            exclude: per user, further video ids never to return.
+            stages: ``"retrieve"`` always runs; drop ``"rank"`` and/or ``"rules"`` to skip them.
+            timings: if given, milliseconds are added per stage: features, user_tower, ann,
+                ranking, rules.
+        """
+        from reelrec.rules.base import Candidates, RuleContext
+
+        self._check_fitted()
+        clock = time.perf_counter()
+        idx = self.user_idx(list(user_ids))
+        at = np.full(len(idx), np.nan) if at_seconds is None else np.asarray(at_seconds, float)
+        ranked = "rank" in stages and self.ranker_ is not None
+        chain = self._rule_chain() if "rules" in stages else None
+        width = max(self.config.ranking.candidates, k) if ranked or chain is not None else k
+        queries = self.encode_users(idx, at)
+        clock = _lap(timings, "user_tower", clock)
+        seen = [self.seen_row(u) for u in idx.tolist()]
+        banned = [
+            np.concatenate([seen[r], self._known_videos(exclude[r] if exclude else [])])
+            for r in range(len(idx))
+        ]
+        videos, scores = self.index_.search(queries, width, exclude=banned)
+        clock = _lap(timings, "ann", clock)
+        note: tuple[str, ...] = ("retrieval",)
+        if ranked:
+            scores, _ = self._ranker_scores(idx, queries, videos, at, timings)
+            clock = time.perf_counter()
+            order = np.argsort(-scores, axis=1, kind="stable")
+            videos = np.take_along_axis(videos, order, axis=1)
+            scores = np.take_along_axis(scores, order, axis=1)
+            clock = _lap(timings, "ranking", clock)
+            note = ("retrieval", "ranked")
+        table = self.video_table() if chain is not None else None
         slates = []
         for row, user in enumerate(user_ids):
-            keep = videos[row] >= 0
+            feed = Candidates.from_ranked(videos[row], scores[row], note)
+            if chain is not None and table is not None:
+                ctx = RuleContext(videos=table, seen=banned[row], now_seconds=float(at[row]), k=k)
+                feed = chain.apply(feed, ctx)
             known = 0 <= idx[row] < self.space_.users.n_known
+            top = feed.video_idx[:k].tolist()
             slates.append(
                 Slate(
                     user_id=user,
-                    video_ids=[self.space_.videos.ids[v] for v in videos[row][keep].tolist()],
-                    scores=[float(s) for s in scores[row][keep]],
-                    reasons=[["retrieval"] for _ in range(int(keep.sum()))],
+                    video_ids=self.video_ids_of(np.asarray(top, dtype=np.int64)),
+                    scores=[float(x) for x in feed.scores[:k]],
+                    reasons=[list(r) for r in feed.reasons[:k]],
                     fallback=None if known else "cold_user",
                 )
             )
+        if chain is not None:
+            _lap(timings, "rules", clock)
         return slates
+
+    def _known_videos(self, video_ids: Sequence[str]) -> Idx:
+        """Dense indices of the known ``video_ids`` (unknown ones dropped)."""
+        if not video_ids:
+            return np.empty(0, dtype=np.int64)
+        idx = self.space_.videos.encode(list(video_ids))
+        return idx[(idx >= 0) & (idx < len(self.catalog_))]
+
+    def similar(self, video_ids: Sequence[str], k: int) -> list[Slate]:
+        """Item-to-item: the ``k`` nearest videos to each video in the index (itself excluded).
+
+        Unknown videos get an empty slate with ``fallback="unknown_video"``.
+        """
+        self._check_fitted()
+        idx = self.space_.videos.encode(list(video_ids))
+        known = (idx >= 0) & (idx < len(self.catalog_))
+        out = [
+            Slate(user_id=v, video_ids=[], scores=[], fallback="unknown_video") for v in video_ids
+        ]
+        rows = np.flatnonzero(known)
+        if rows.size:
+            vectors = self.index_.get_vectors(idx[rows])
+            found, scores = self.index_.search(vectors, k, exclude=[idx[r : r + 1] for r in rows])
+            for j, r in enumerate(rows.tolist()):
+                keep = found[j] >= 0
+                out[r] = Slate(
+                    user_id=video_ids[r],
+                    video_ids=self.video_ids_of(found[j][keep]),
+                    scores=[float(x) for x in scores[j][keep]],
+                    reasons=[["similar"] for _ in range(int(keep.sum()))],
+                )
+        return out
 
     # --- persistence -------------------------------------------------------------------
     def save(self, run_dir: str | Path, *, data_dir: str | None = None) -> Path:

@@ -2,7 +2,8 @@
 
 Layout: ``config.toml``, ``model.safetensors``, ``model.json``, ``features/`` (vocabularies,
 encoded catalogue, user attributes), ``log.npz`` (histories), ``seen.npz``, ``training.json``,
-``index/`` (from ``reelrec index``), and ``manifest.json``, written last.
+``index/`` (from ``reelrec index``), ``ranking/`` (the ranker, when enabled), and
+``manifest.json``, written last.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from reelrec.config import config_from_dict, dump_config
 from reelrec.errors import ArtifactError
 from reelrec.features.definitions import FeatureSpace, VideoArrays
 from reelrec.features.history import InteractionLog
+from reelrec.features.live import save_live
 from reelrec.index.factory import load_index
 from reelrec.models.two_tower import TwoTower
 
@@ -70,6 +72,9 @@ def save_recommender(rec: Recommender, run_dir: Path, *, data_dir: str | None) -
         atomic_write_json(tmp / "training.json", rec.history_.to_json())
     if hasattr(rec, "index_"):
         save_index(rec, run_dir)
+    if hasattr(rec, "store_"):
+        save_live(rec, run_dir)
+    save_ranker(rec, run_dir)
     write_manifest(
         run_dir,
         format_version=FORMAT_VERSION,
@@ -85,6 +90,18 @@ def save_index(rec: Recommender, run_dir: Path) -> None:
     """Write the index into ``run_dir/index`` atomically (replacing an older one)."""
     with staged_dir(run_dir / "index") as tmp:
         rec.index_.save(tmp)
+
+
+def save_ranker(rec: Recommender, run_dir: Path) -> None:
+    """Write the ranker into ``run_dir/ranking`` atomically (removed when there is none)."""
+    if rec.ranker_ is None:
+        if (run_dir / "ranking").is_dir():
+            import shutil
+
+            shutil.rmtree(run_dir / "ranking")
+        return
+    with staged_dir(run_dir / "ranking") as tmp:
+        rec.ranker_.save(tmp)
 
 
 def _empty_log_examples() -> dict[str, np.ndarray]:
@@ -132,11 +149,22 @@ def load_recommender(cls: type[Recommender], run_dir: Path, *, with_index: bool)
     from reelrec.training.loop import History
 
     rec.history_ = History(**json.loads((run_dir / "training.json").read_text("utf-8")))
+    if (run_dir / "ranking").is_dir():
+        from reelrec.ranking.ranker import Ranker
+
+        rec.ranker_ = Ranker.load(run_dir / "ranking")
     if with_index:
         if not (run_dir / "index").is_dir():
             raise ArtifactError(f"{run_dir}: no index yet; run `reelrec index {run_dir}` first")
         rec.index_ = load_index(run_dir / "index", expect=index_expectation(rec))
+    rec.init_live_state(run_dir)
     return rec
 
 
-__all__ = ["index_expectation", "load_recommender", "save_index", "save_recommender"]
+__all__ = [
+    "index_expectation",
+    "load_recommender",
+    "save_index",
+    "save_ranker",
+    "save_recommender",
+]
