@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
 import polars as pl
 
+from reelrec.artifacts import staged_dir
 from reelrec.comparison import evaluate
 from reelrec.config import load_config
 from reelrec.data.readers import Dataset, read_dataset, read_interactions, write_dataset
@@ -70,7 +72,19 @@ def split_run(
         write_dataset(
             Dataset(interactions=part, videos=ds.videos, users=ds.users), Path(output) / name
         )
+    _carry_truth(Path(data_dir), Path(output) / "train")
     return train.height, test.height
+
+
+def _carry_truth(data_dir: Path, train_dir: Path) -> None:
+    """Copy a synthetic world's ground truth next to its training split (for ``simulate``)."""
+    from reelrec.data.synthetic import TRUTH_DIR
+
+    source = data_dir / TRUTH_DIR
+    if not source.is_dir():
+        return
+    with staged_dir(train_dir / TRUTH_DIR) as tmp:
+        shutil.copytree(source, tmp, dirs_exist_ok=True)
 
 
 def read_user_ids(path: Path) -> list[str]:

@@ -11,7 +11,7 @@ import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 import polars as pl
@@ -48,6 +48,7 @@ from reelrec.types import Idx
 
 if TYPE_CHECKING:
     from reelrec.rules.base import VideoTable
+    from reelrec.rules.chain import RuleChain
 
 log = logging.getLogger(__name__)
 ENCODE_BATCH = 8192
@@ -464,14 +465,6 @@ class Recommender:
             x = user_inputs(users, window, at, self.user_attrs_[users], self.catalog_)
             return self.model_.encode_users(x).numpy()
 
-    def _history(self, user_idx: Idx) -> HistoryWindow:
-        """Latest history windows (live events included when the feature store provides them)."""
-        live = getattr(self, "history", None)
-        if callable(live):
-            window: HistoryWindow = live(user_idx)
-            return window
-        return self.log_.latest(user_idx, self.config.features.history_length)
-
     def _ranker_scores(
         self,
         user_idx: Idx,
@@ -487,7 +480,7 @@ class Recommender:
         cand = videos[rows, cols]
         x = RankerInputs(
             user_vec=queries,
-            window=self._history(user_idx),
+            window=self.history(user_idx),
             at_seconds=at,
             row_user=rows.astype(np.int64),
             cand=cand,
@@ -550,14 +543,12 @@ class Recommender:
         self.video_table_ = new if table is None else table.append(new)
         return self.video_table_
 
-    def _rule_chain(self) -> Any:
-        """The configured rule chain (None until ``reelrec.rules.chain`` exists)."""
-        chain = getattr(self, "rule_chain_", None)
+    def _rule_chain(self) -> RuleChain:
+        """The configured rule chain, built once per recommender."""
+        chain: RuleChain | None = getattr(self, "rule_chain_", None)
         if chain is None:
-            try:
-                from reelrec.rules.chain import build_chain
-            except ImportError:  # the rules package is landing in parallel (issue 5)
-                return None
+            from reelrec.rules.chain import build_chain
+
             chain = self.rule_chain_ = build_chain(self.config.rules)
         return chain
 
@@ -610,11 +601,14 @@ class Recommender:
             clock = _lap(timings, "ranking", clock)
             note = ("retrieval", "ranked")
         table = self.video_table() if chain is not None else None
+        # Rules need a clock even when the request has none (freshness, seen windows): the
+        # latest time the model knows of (training data end, or the newest live event).
+        now = np.where(np.isfinite(at), at, max(self.space_.reference_seconds, self.clock_))
         slates = []
         for row, user in enumerate(user_ids):
             feed = Candidates.from_ranked(videos[row], scores[row], note)
             if chain is not None and table is not None:
-                ctx = RuleContext(videos=table, seen=banned[row], now_seconds=float(at[row]), k=k)
+                ctx = RuleContext(videos=table, seen=banned[row], now_seconds=now[row], k=k)
                 feed = chain.apply(feed, ctx)
             known = 0 <= idx[row] < self.space_.users.n_known
             top = feed.video_idx[:k].tolist()
@@ -635,8 +629,8 @@ class Recommender:
         """Dense indices of the known ``video_ids`` (unknown ones dropped)."""
         if not video_ids:
             return np.empty(0, dtype=np.int64)
-        idx = self.space_.videos.encode(list(video_ids))
-        return idx[(idx >= 0) & (idx < len(self.catalog_))]
+        idx = self.video_idx(list(video_ids))
+        return idx[idx >= 0]
 
     def similar(self, video_ids: Sequence[str], k: int) -> list[Slate]:
         """Item-to-item: the ``k`` nearest videos to each video in the index (itself excluded).

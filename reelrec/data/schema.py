@@ -240,17 +240,19 @@ def _constraints(df: pl.DataFrame, source: str, column: Column) -> None:
         if bad is not None:
             raise _fail(source, bad + 1, column, series[bad])
     if column.kind == "vector":
-        lengths = series.list.len().drop_nulls().unique()
-        if lengths.len() > 1:
-            first = int(series.list.len().fill_null(-1)[0])
-            bad = _first_bad(df, (series.list.len() != first).fill_null(False))
+        lengths = series.list.len().cast(pl.Int64)
+        present = lengths.drop_nulls()
+        if present.n_unique() > 1:
+            first = int(present[0])
+            bad = _first_bad(df, (lengths != first).fill_null(False))
+            row = bad or 0
             raise _fail(
-                source,
-                (bad or 0) + 1,
-                column,
-                f"length {series[bad or 0].len()}",
-                f"other rows have length {first}",
+                source, row + 1, column, f"length {lengths[row]}", f"other rows have length {first}"
             )
+        finite = series.list.eval(pl.element().cast(pl.Float32).is_finite()).list.all()
+        bad = _first_bad(df, (~finite).fill_null(False))
+        if bad is not None:
+            raise _fail(source, bad + 1, column, "a non-finite component", "finite float32 values")
 
 
 def validate(df: pl.DataFrame, table: Table, source: str) -> pl.DataFrame:

@@ -103,6 +103,36 @@ def test_videos_tags_vectors_and_duplicates() -> None:
         validate(ragged, VIDEOS, "videos.csv")
 
 
+def test_vectors_with_a_null_first_row_and_huge_components() -> None:
+    """Found by fuzzing POST /v1/videos: a null first vector crashed the length check, and a
+    component beyond float32 overflowed to inf."""
+    base = {
+        "video_id": ["a", "b", "c"],
+        "creator_id": ["c", "c", "d"],
+        "tags": ["x", "y", ""],
+        "duration_seconds": ["12", "30", "9"],
+        "upload_timestamp": ["2024-01-01", None, None],
+        "title": ["a", None, None],
+    }
+    fine = pl.DataFrame(
+        {**base, "visual_vector": [None, [0.1, 0.2], [0.3, 0.4]]},
+        schema_overrides={"visual_vector": pl.List(pl.Float64)},
+    )
+    assert validate(fine, VIDEOS, "v.json")["visual_vector"].to_list()[0] is None
+    ragged = pl.DataFrame(
+        {**base, "visual_vector": [None, [0.1, 0.2], [0.3]]},
+        schema_overrides={"visual_vector": pl.List(pl.Float64)},
+    )
+    with pytest.raises(DataError, match="row 3: column 'visual_vector'.*length 1"):
+        validate(ragged, VIDEOS, "v.json")
+    huge = pl.DataFrame(
+        {**base, "visual_vector": [[0.1, 0.2], [1e168, 0.0], [0.3, 0.4]]},
+        schema_overrides={"visual_vector": pl.List(pl.Float64)},
+    )
+    with pytest.raises(DataError, match="row 2: column 'visual_vector'.*non-finite"):
+        validate(huge, VIDEOS, "v.json")
+
+
 @settings(max_examples=60, deadline=None)
 @given(
     watch=st.lists(

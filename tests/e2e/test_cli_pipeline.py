@@ -99,3 +99,13 @@ def test_index_refuses_missing_run(tmp_path: Path) -> None:
     done = reelrec("index", str(tmp_path / "nothing"))
     assert done.returncode == 1
     assert "manifest.json" in done.stderr
+
+
+def test_split_carries_the_world_truth_so_simulate_needs_no_truth_flag(run_dir: Path) -> None:
+    from reelrec.data.synthetic import load_truth
+
+    world = load_truth(run_dir / "world")
+    carried = load_truth(run_dir / "split" / "train")
+    assert carried.n_videos == world.n_videos
+    assert carried.n_users == world.n_users
+    assert not (run_dir / "split" / "test" / "truth").exists()
