@@ -20,6 +20,9 @@ def stable_hash(text: str) -> int:
     return zlib.crc32(text.encode("utf-8"))
 
 
+_DICT_MAX = 64  # up to this many ids, encode by dict lookups instead of a polars join
+
+
 class Vocabulary:
     """Dense indices ``0..n_known-1`` for known ids, then ``oov_buckets`` hash buckets.
 
@@ -64,6 +67,13 @@ class Vocabulary:
         Raises:
             UnknownIdError: ``strict`` and an id is unknown.
         """
+        if not isinstance(values, pl.Series) and len(values) <= _DICT_MAX:
+            found = [self._index.get(v, -1) for v in values]  # a feed's one id: ~1 µs, not ~1 ms
+            unseen = [v for v, i in zip(values, found, strict=True) if i < 0]
+            if unseen and strict:
+                raise UnknownIdError(f"unknown id {unseen[0]!r} ({len(unseen)} unknown in total)")
+            pairs = zip(values, found, strict=True)
+            return np.array([i if i >= 0 else self.oov_bucket(v) for v, i in pairs], np.int64)
         series = values if isinstance(values, pl.Series) else pl.Series(list(values), dtype=pl.Utf8)
         mapping = pl.DataFrame(
             {

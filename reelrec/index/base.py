@@ -138,6 +138,7 @@ class IdTable:
         self.ids: NDArray[np.int64] = np.empty(0, np.int64)
         self._order: NDArray[np.int64] = np.empty(0, np.int64)
         self._sorted: NDArray[np.int64] = np.empty(0, np.int64)
+        self._dense = True  # ids == rows (0..n-1 in order): lookups need no search
         if ids is not None:
             self.extend(ids)
 
@@ -146,7 +147,9 @@ class IdTable:
 
     def extend(self, ids: NDArray[np.int64]) -> None:
         """Append ids (already checked to be new and distinct)."""
+        start = len(self.ids)
         self.ids = np.concatenate([self.ids, ids])
+        self._dense = self._dense and bool((ids == np.arange(start, len(self.ids))).all())
         self._order = np.argsort(self.ids, kind="stable").astype(np.int64)
         self._sorted = self.ids[self._order]
 
@@ -154,6 +157,8 @@ class IdTable:
         """Row of each id, ``-1`` where the id is not stored; ``[len(ids)] int64``."""
         if len(self._sorted) == 0:
             return np.full(len(ids), -1, np.int64)
+        if self._dense:  # a binary search over 1M ids costs ~1 ms per 500 lookups (cache misses)
+            return np.where((ids >= 0) & (ids < len(self.ids)), ids, -1).astype(np.int64)
         pos = np.minimum(np.searchsorted(self._sorted, ids), len(self._sorted) - 1)
         return np.where(self._sorted[pos] == ids, self._order[pos], -1)
 

@@ -104,6 +104,7 @@ class FaissIndex(IndexBase):
         super().__init__(model_version)
         self._index: Any = None
         self._inner: Any = None
+        self._mapped = False  # vectors memory-mapped from the index file (read-only)
         self.built_factory = factory  # what was built: IVF's nlist after capping
 
     def __repr__(self) -> str:
@@ -166,6 +167,10 @@ class FaissIndex(IndexBase):
         vecs = as_matrix(vectors, "vectors", self.dim)
         check_pairs(id_arr, vecs)
         self._table.check_new(id_arr)
+        if self._mapped:  # faiss aborts on a resize of mapped storage: take an owned copy once
+            index = self._faiss.deserialize_index(self._faiss.serialize_index(index))
+            self._adopt(index, self.built_factory)
+            self._mapped = False
         try:
             index.add_with_ids(vecs, id_arr)
         except RuntimeError as e:
@@ -182,7 +187,8 @@ class FaissIndex(IndexBase):
         if skip_ids is not None:
             kwargs["sel"] = faiss.IDSelectorNot(faiss.IDSelectorBatch(skip_ids))
         if self.family == "hnsw":
-            params = faiss.SearchParametersHNSW(efSearch=self.ef_search, **kwargs)
+            # faiss keeps only efSearch candidates, so a beam narrower than k truncates recall
+            params = faiss.SearchParametersHNSW(efSearch=max(self.ef_search, k), **kwargs)
         elif self.family == "ivf":
             params = faiss.SearchParametersIVF(nprobe=self.nprobe, **kwargs)
         else:
@@ -290,8 +296,10 @@ class FaissIndex(IndexBase):
         out = cls(manifest["factory"], **manifest.get("params", {}))
         out.model_version = str(manifest.get("model_version", ""))
         faiss, file = out._faiss, path / _INDEX_FILE
+        # Flat and HNSW vectors are memory-mapped (start-up at 1M: 0.3 s instead of 4-5 s)
+        flags = getattr(faiss, "IO_FLAG_MMAP_IFC", 0) if out.family != "ivf" else 0
         try:
-            raw = faiss.read_index(str(need_file(file)))
+            raw = faiss.read_index(str(need_file(file)), flags)
         except RuntimeError as e:
             raise ArtifactError(f"{file}: faiss cannot read it ({e}); rebuild the index.") from e
         shape = (manifest["dim"], manifest["size"])
@@ -301,5 +309,6 @@ class FaissIndex(IndexBase):
                 "re-run `reelrec index RUN_DIR`."
             )
         out._adopt(raw, manifest["factory"])
+        out._mapped = bool(flags)
         out._normalised = bool(manifest.get("normalised", False))
         return out

@@ -53,7 +53,7 @@ if importlib.util.find_spec("orjson") is not None:
 
     def dumps(obj: Any) -> bytes:
         """JSON bytes (orjson)."""
-        return orjson.dumps(obj)  # type: ignore[no-any-return]
+        return orjson.dumps(obj)
 
 else:
 

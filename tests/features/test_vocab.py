@@ -54,3 +54,13 @@ def test_stable_hash_is_fixed() -> None:
     # CRC-32 of "reelrec": the same in every process, unlike Python's salted hash().
     assert stable_hash("abc") == 891568578
     assert stable_hash("reelrec") == 0x5C4232D
+
+
+def test_short_and_long_inputs_encode_alike() -> None:
+    """Up to 64 ids take dict lookups, more take the polars join: same indices, same buckets."""
+    vocab = Vocabulary([f"k{i}" for i in range(50)], oov_buckets=7)
+    values = [f"k{i}" for i in range(0, 100, 3)] + ["new", "k7", "other"]
+    short = np.concatenate([vocab.encode(values[i : i + 10]) for i in range(0, len(values), 10)])
+    np.testing.assert_array_equal(short, vocab.encode(values * 3)[: len(values)])
+    with pytest.raises(UnknownIdError):
+        vocab.encode(["k1", "nope"], strict=True)

@@ -107,6 +107,40 @@ def test_ann_rows_left_short_are_filled_exactly(data) -> None:
     assert (got >= 0).all()
 
 
+def test_hnsw_beam_is_at_least_k(data) -> None:
+    """faiss keeps only efSearch candidates: a k=500 search with a 16-wide beam lost ~40%.
+
+    Checked on the faiss search itself, since ``search`` fills rows left short exactly.
+    """
+    ids, vectors, queries = data
+    hnsw = FaissIndex("HNSW32", ef_search=16).build(ids, vectors)
+    flat = FaissIndex("Flat").build(ids, vectors)
+    got, _ = hnsw._raw_search(queries, 500)
+    assert (got >= 0).all()
+    want, _ = flat.search(queries, 500)
+    recall = np.mean([np.isin(w, g).mean() for g, w in zip(got, want, strict=True)])
+    assert recall >= 0.99
+    assert hnsw.ef_search == 16  # the beam is widened per search, not stored
+
+
+@pytest.mark.parametrize("factory", ["Flat", "HNSW32"])
+def test_loaded_index_is_mapped_and_still_takes_adds(data, factory: str, tmp_path) -> None:
+    """A loaded index maps the file's vectors; ``add`` copies them first (faiss would abort)."""
+    ids, vectors, queries = data
+    FaissIndex(factory).build(ids[:-10], vectors[:-10]).save(tmp_path)
+    before = (tmp_path / "index.faiss").read_bytes()
+    loaded = FaissIndex.load(tmp_path)
+    assert loaded._mapped == hasattr(loaded._faiss, "IO_FLAG_MMAP_IFC")
+    want, _ = FaissIndex(factory).build(ids[:-10], vectors[:-10]).search(queries, 20)
+    np.testing.assert_array_equal(loaded.search(queries, 20)[0], want)
+    loaded.add(ids[-10:], vectors[-10:])
+    assert not loaded._mapped
+    assert loaded.size == N
+    got, _ = loaded.search(vectors[-10:], 1)
+    np.testing.assert_array_equal(got[:, 0], ids[-10:])
+    assert (tmp_path / "index.faiss").read_bytes() == before
+
+
 @pytest.mark.parametrize(
     ("n", "requested", "expected"),
     [
@@ -179,3 +213,13 @@ def test_missing_faiss_says_how_to_install(monkeypatch: pytest.MonkeyPatch) -> N
     monkeypatch.setitem(sys.modules, "faiss", None)
     with pytest.raises(ImportError, match=r"pip install 'reelrec\[faiss\]'"):
         FaissIndex("Flat")
+
+
+def test_id_table_dense_and_sparse_lookups_agree() -> None:
+    from reelrec.index.base import IdTable
+
+    table = IdTable(np.arange(5, dtype=np.int64))
+    probe = np.array([4, 0, 7, -1, 2], np.int64)
+    assert table.rows(probe).tolist() == [4, 0, -1, -1, 2]
+    table.extend(np.array([9, 5], np.int64))  # no longer ids == rows: the sorted search takes over
+    assert table.rows(np.array([9, 5, 6, 4], np.int64)).tolist() == [5, 6, -1, 4]
