@@ -37,5 +37,5 @@ $BIN/reelrec recommend "$OUT/run" --users "$OUT/users.txt" -k 10
 
 echo "== 7. simulated A/B on the world's ground truth: reelrec vs MostPopular (HTML report)"
 $BIN/reelrec simulate "$OUT/run" --baseline popular --users 1000 --days 1 --seed 0 \
-  --truth "$OUT/world" --report "$OUT/simulation/report.html"
+  --report "$OUT/simulation/report.html"
 echo "report: $OUT/simulation/report.html"
