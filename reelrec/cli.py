@@ -395,11 +395,24 @@ def serve(
     host: Annotated[str | None, typer.Option(help="Interface (default 127.0.0.1).")] = None,
     port: Annotated[int | None, typer.Option(help="TCP port (default 8000).")] = None,
     workers: Annotated[int | None, typer.Option(help="Worker processes (default 1).")] = None,
+    experiment: Annotated[
+        Path | None, typer.Option(help="A/B experiment TOML (variants by stages, shares).")
+    ] = None,
+    exposure_log: Annotated[
+        Path | None, typer.Option(help="Folder for the experiment's exposure/outcome Parquet.")
+    ] = None,
 ) -> None:
     """Serve feeds over HTTP (OpenAPI docs at /docs); reload by touching RUN_DIR/RELOAD."""
     from reelrec.serving.app import serve as run_service
 
-    run_service(run_dir, host=host, port=port, workers=workers)
+    run_service(
+        run_dir,
+        host=host,
+        port=port,
+        workers=workers,
+        experiment=experiment,
+        exposure_log=exposure_log,
+    )
 
 
 # --- simulation and A/B (issue 7): `simulate`, `ab analyze` ------------------------------

@@ -20,10 +20,11 @@ from typing import Any
 
 from fastapi import FastAPI
 
-from reelrec.config import ServingConfig, config_from_dict
+from reelrec.config import ServingConfig, config_from_dict, load_experiment
 from reelrec.errors import ArtifactError, ConfigError
 from reelrec.recommender import Recommender
 from reelrec.serving import errors
+from reelrec.serving.experiment import ServedExperiment
 from reelrec.serving.metrics import MetricsMiddleware, ServiceMetrics
 from reelrec.serving.reload import Loaded, ModelHolder, prepare
 from reelrec.serving.routes import Experiment, Routes, build_router
@@ -31,6 +32,8 @@ from reelrec.serving.schemas import bounded
 
 ENV_PREFIX = "REELREC_SERVING__"
 ENV_RUN_DIR = "REELREC_SERVE_RUN_DIR"
+ENV_EXPERIMENT = "REELREC_SERVE_EXPERIMENT"
+ENV_EXPOSURE_LOG = "REELREC_SERVE_EXPOSURE_LOG"
 
 
 def serving_config(
@@ -96,6 +99,7 @@ def create_app(
         holder.watch()
         yield
         holder.stop()
+        routes.close()
 
     from reelrec import __version__
 
@@ -106,7 +110,8 @@ def create_app(
         description="Short-video feeds: two-tower retrieval, ranking and rules.",
     )
     errors.install(app)
-    app.include_router(build_router(Routes(holder, metrics, cfg, experiment), bounded(cfg)))
+    routes = Routes(holder, metrics, cfg, experiment)
+    app.include_router(build_router(routes, bounded(cfg)))
     app.add_middleware(errors.BodyLimit, max_bytes=cfg.max_body_bytes)
     app.add_middleware(MetricsMiddleware, metrics=metrics)
     app.state.holder, app.state.metrics, app.state.config = holder, metrics, cfg
@@ -138,11 +143,31 @@ def app_from_env() -> FastAPI:
         raise ConfigError(f"{ENV_RUN_DIR} is not set; start the service with `reelrec serve`")
     cfg = serving_config(run_dir)
     pin_threads(cfg.threads)
-    return create_app(run_dir, config=cfg)
+    return create_app(run_dir, config=cfg, experiment=experiment_from_env(Path(run_dir)))
+
+
+def experiment_from_env(run_dir: Path) -> ServedExperiment | None:
+    """The experiment named by ``$REELREC_SERVE_EXPERIMENT`` (a TOML file), if any.
+
+    Each worker process writes its own part files into ``$REELREC_SERVE_EXPOSURE_LOG``.
+    """
+    path = os.environ.get(ENV_EXPERIMENT)
+    if not path:
+        return None
+    log_dir = os.environ.get(ENV_EXPOSURE_LOG)
+    return ServedExperiment.from_config(
+        load_experiment(path), run_dir, Path(log_dir) if log_dir else None
+    )
 
 
 def serve(
-    run_dir: Path, *, host: str | None = None, port: int | None = None, workers: int | None = None
+    run_dir: Path,
+    *,
+    host: str | None = None,
+    port: int | None = None,
+    workers: int | None = None,
+    experiment: Path | None = None,
+    exposure_log: Path | None = None,
 ) -> None:
     """Run the service with uvicorn until interrupted.
 
@@ -154,6 +179,13 @@ def serve(
     from reelrec.artifacts import read_manifest
 
     read_manifest(run_dir)  # fail before binding a port
+    if experiment is not None:
+        os.environ[ENV_EXPERIMENT] = str(Path(experiment).resolve())
+        if exposure_log is not None:
+            os.environ[ENV_EXPOSURE_LOG] = str(Path(exposure_log).resolve())
+        checked = experiment_from_env(Path(run_dir))  # fail before binding a port
+        if checked is not None:
+            checked.close()
     cfg = serving_config(run_dir, {"host": host, "port": port, "workers": workers})
     os.environ[ENV_RUN_DIR] = str(Path(run_dir).resolve())
     for key, value in {"host": cfg.host, "port": cfg.port, "workers": cfg.workers}.items():

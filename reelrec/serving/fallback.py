@@ -184,11 +184,20 @@ class Pipeline:
         at_seconds: float | None,
         cold: ColdStart,
         known: bool,
+        *,
+        only: tuple[str, ...] | None = None,
     ) -> Feed:
-        """The feed for one user, never raising for a pipeline failure."""
+        """The feed for one user, never raising for a pipeline failure.
+
+        ``only`` restricts the stages (an A/B variant's pipeline); stages it leaves out are
+        not reported as degraded.
+        """
         now = time.monotonic()
-        stages = self.breaker.allowed(now)
-        skipped = [s for s in STAGES if s not in stages] if "stages" in self.supports else []
+        wanted = (
+            STAGES if only is None else tuple(s for s in STAGES if s in only or s == "retrieve")
+        )
+        stages = tuple(s for s in self.breaker.allowed(now) if s in wanted)
+        skipped = [s for s in wanted if s not in stages] if "stages" in self.supports else []
         while stages:
             timings: dict[str, float] = {}
             try:

@@ -27,6 +27,7 @@ from starlette.concurrency import run_in_threadpool
 from reelrec.config import ServingConfig
 from reelrec.errors import UnknownIdError
 from reelrec.serving.errors import ServiceError
+from reelrec.serving.experiment import ServedExperiment, served_experiment
 from reelrec.serving.fallback import Feed, video_ids, video_index
 from reelrec.serving.metrics import CONTENT_TYPE, ServiceMetrics
 from reelrec.serving.reload import Loaded, ModelHolder
@@ -43,7 +44,7 @@ from reelrec.serving.schemas import (
     VideosResponse,
 )
 
-Experiment = tuple[str, Mapping[str, float]]
+Experiment = ServedExperiment | tuple[str, Mapping[str, float]]
 ERRORS: dict[int | str, dict[str, Any]] = {
     c: {"model": ErrorResponse} for c in (404, 409, 413, 422, 503)
 }
@@ -110,7 +111,13 @@ class Routes:
         cfg: ServingConfig,
         experiment: Experiment | None = None,
     ) -> None:
-        self.holder, self.metrics, self.cfg, self.experiment = holder, metrics, cfg, experiment
+        self.holder, self.metrics, self.cfg = holder, metrics, cfg
+        self.experiment = served_experiment(experiment)
+
+    def close(self) -> None:
+        """Flush what the service still buffers (the experiment's exposure log)."""
+        if self.experiment is not None:
+            self.experiment.close()
 
     def loaded(self) -> Loaded:
         """The served model, or 503 while none is loaded."""
@@ -122,13 +129,13 @@ class Routes:
             )
         return current
 
-    def _variant(self, user_id: str) -> dict[str, str]:
+    def _variant(self, user_id: str) -> tuple[dict[str, str], tuple[str, ...] | None]:
+        """The experiment fields of a response and the variant's pipeline stages."""
         if self.experiment is None:
-            return {}
-        from reelrec.evaluation.ab import assign
-
-        name, shares = self.experiment
-        return {"experiment": name, "variant": assign([user_id], name, shares)[0]}
+            return {}, None
+        variant = self.experiment.variant(user_id)
+        fields = {"experiment": self.experiment.name, "variant": variant}
+        return fields, self.experiment.stages.get(variant)
 
     def recommend(self, body: RecommendRequest) -> Response:
         """A feed for one user (cold-start for unknown users; stages degrade, never a 500)."""
@@ -136,9 +143,12 @@ class Routes:
         loaded = self.loaded()
         at = body.context.at_seconds if body.context is not None else None
         known = _is_known(loaded, body.user_id)
+        arm, only = self._variant(body.user_id)
         feed: Feed = loaded.pipeline.feed(
-            body.user_id, body.k, body.exclude, at, loaded.cold, known
+            body.user_id, body.k, body.exclude, at, loaded.cold, known, only=only
         )
+        if self.experiment is not None:
+            self.experiment.log_exposures(body.user_id, arm["variant"], feed.video_ids)
         m = self.metrics
         m.observe_stages(feed.timings)
         if feed.fallback:
@@ -152,7 +162,7 @@ class Routes:
                 "model_version": loaded.version,
                 "fallback": feed.fallback,
                 "degraded": feed.degraded,
-                **self._variant(body.user_id),
+                **arm,
             }
         )
         # The W3C Server-Timing header: per-stage milliseconds for clients and benchmarks.
@@ -173,6 +183,9 @@ class Routes:
         ]
         with loaded.lock:
             report = apply(records)
+        if self.experiment is not None:
+            failed = {r.position for r in report.failed}
+            self.experiment.log_outcomes([e for i, e in enumerate(records) if i not in failed])
         return json_response(report.to_json())
 
     def videos(self, body: VideosRequest) -> Response:
