@@ -251,9 +251,6 @@ class RankingConfig(Section):
     watch_cap: float = Field(
         3.0, gt=0.0, le=100.0, description="Watch ratio is capped here for the watch head."
     )
-    complete_ratio: float = Field(
-        0.95, gt=0.0, le=10.0, description="Watch ratio at or above this counts as complete."
-    )
     weight_watch: float = Field(
         1.0, ge=0.0, description="Feed-score weight of the watch head (watch ratio / watch_cap)."
     )

@@ -3,9 +3,10 @@
 Impressions are every logged row, skips included (the synthetic world logs a skip as a row with
 ``watch_seconds = 0``). Labels per ``HEADS``: watch = min(watch ratio, cap) / cap (a soft target),
 like = ``liked`` — or, for rated data without likes, rating ≥ ``data.positive_min_rating`` —,
-complete = watch ratio ≥ ``complete_ratio``, share_follow = shared or followed. A label that is
-unknown for a row (no watch time) is masked for that row; a head with one class only in the
-whole log is unavailable: masked out of the loss and reported as n/a.
+complete = watch ratio ≥ ``COMPLETE_RATIO`` (the feature store's and the simulator's
+definition, so trained and live completion counts add up), share_follow = shared or followed.
+A label that is unknown for a row (no watch time) is masked for that row; a head with one class
+only in the whole log is unavailable: masked out of the loss and reported as n/a.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from reelrec.config import DataConfig, RankingConfig
 from reelrec.data.signals import watch_ratio_expr
 from reelrec.errors import TrainingError
 from reelrec.features.definitions import FeatureSpace
+from reelrec.features.events import COMPLETE_RATIO
 from reelrec.ranking.model import HEADS, MultiTaskRanker
 from reelrec.types import Idx
 
@@ -71,7 +73,7 @@ def impressions(
     known = ~np.isnan(ratio)
     safe = np.nan_to_num(ratio)
     labels = np.column_stack(
-        [np.minimum(safe, cfg.watch_cap) / cfg.watch_cap, liked, safe >= cfg.complete_ratio, share]
+        [np.minimum(safe, cfg.watch_cap) / cfg.watch_cap, liked, safe >= COMPLETE_RATIO, share]
     ).astype(np.float32)
     mask = np.column_stack([known, np.ones_like(known), known, np.ones_like(known)])
     counts = np.column_stack(
@@ -80,7 +82,7 @@ def impressions(
             known,
             np.minimum(safe, cfg.watch_cap) * known,
             liked,
-            (safe >= cfg.complete_ratio) & known,
+            (safe >= COMPLETE_RATIO) & known,
             share,
         ]
     ).astype(np.float64)
