@@ -13,18 +13,8 @@ from safetensors.torch import save_file
 from reelrec.config import ModelConfig
 from reelrec.models.numpy_tower import NumpyTwoTower, item_arrays, user_arrays
 from reelrec.models.two_tower import TwoTower
+from tests.models.test_towers import SIZES
 
-SIZES: dict[str, object] = {
-    "users": 50,
-    "videos": 80,
-    "creators": 10,
-    "tags": 12,
-    "text": 64,
-    "duration": 7,
-    "age": 6,
-    "vectors": 4,
-    "attributes": [3, 2],
-}
 TOL = 1e-5
 
 
