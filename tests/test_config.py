@@ -91,6 +91,7 @@ def test_dump_load_round_trip(epochs: int, temperature: float, kind: str, ks: li
 def load_config_from_text(text: str) -> Config:
     import tempfile
 
-    with tempfile.NamedTemporaryFile("w", suffix=".toml", delete=False) as fh:
-        fh.write(text)
-    return load_config(fh.name)
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "config.toml"
+        path.write_text(text)
+        return load_config(path)
