@@ -134,26 +134,57 @@ def _tag_mass(window: HistoryWindow, catalog: VideoArrays, n_tags: int) -> np.nd
     return out
 
 
+def matched_sums(
+    keys_u: np.ndarray, weights_u: np.ndarray, row_user: Idx, keys_r: Idx
+) -> tuple[np.ndarray, np.ndarray]:
+    """Per row ``r``: the sum of ``weights_u[row_user[r], j]`` over the ``j`` whose
+    ``keys_u[row_user[r], j] == keys_r[r]``, and their count (negative keys never match).
+
+    Grouping each user's ``[L]`` keys once and binary-searching the ``[R]`` rows costs
+    ``O(U·L + R·log(U·L))`` instead of comparing every row with its user's whole window.
+    """
+    valid = keys_u >= 0
+    key = keys_u[valid].astype(np.int64)
+    if key.size == 0:
+        return np.zeros(keys_r.shape[0]), np.zeros(keys_r.shape[0], np.int64)
+    span = int(max(key.max(), keys_r.max(initial=-1))) + 1
+    user = np.repeat(np.arange(keys_u.shape[0], dtype=np.int64), keys_u.shape[1])[valid.ravel()]
+    pairs = user * span + key
+    order = np.argsort(pairs, kind="stable")
+    pairs = pairs[order]
+    cum = np.concatenate([[0.0], np.cumsum(weights_u[valid][order], dtype=np.float64)])
+    query = row_user * span + keys_r
+    lo = np.searchsorted(pairs, query, side="left")
+    hi = np.searchsorted(pairs, query, side="right")
+    hit = keys_r >= 0
+    return np.where(hit, cum[hi] - cum[lo], 0.0), np.where(hit, hi - lo, 0)
+
+
 def _cross(
     window: HistoryWindow, row_user: Idx, cand: Idx, catalog: VideoArrays, n_tags: int
 ) -> np.ndarray:
     """``[R, 3]`` creator affinity, log same-creator count, tag affinity (own video excluded)."""
-    # Per distinct user first (U is 1 at serving), then gathered per candidate row.
+    # Per distinct user first (U is 1 at serving), then looked up per candidate row.
     hist_u = window.video
     inside_u = (hist_u >= 0) & (hist_u < len(catalog))
+    safe_u = np.where(inside_u, hist_u, 0)
     dwell_u = np.where(inside_u, window.dwell, 0.0).astype(np.float32)
-    creator_u = np.where(inside_u, catalog.creator_idx[np.where(inside_u, hist_u, 0)], -3)
+    creator_u = np.where(inside_u, catalog.creator_idx[safe_u], -1)
     mass = _tag_mass(window, catalog, n_tags)
-    hist, dwell = hist_u[row_user], dwell_u[row_user]
-    own = hist == cand[:, None]  # the candidate itself in the history (training without time)
-    w_own = np.where(own, dwell, 0.0).sum(axis=1)
-    total = np.maximum(dwell_u.sum(axis=1)[row_user] - w_own, 1e-6)
     cand_ok = (cand >= 0) & (cand < len(catalog))
     safe_cand = np.where(cand_ok, cand, 0)
-    cand_creator = np.where(cand_ok, catalog.creator_idx[safe_cand], -2)
-    cand_creator = np.where(cand_creator >= 0, cand_creator, -2)
-    same = (creator_u[row_user] == cand_creator[:, None]) & ~own
-    creator_aff = np.where(same, dwell, 0.0).sum(axis=1) / total
+    cand_creator = np.where(cand_ok, catalog.creator_idx[safe_cand], -1)
+    # The candidate itself in the history (training without time) is left out of everything.
+    w_own, n_own = matched_sums(
+        np.where(inside_u, hist_u, -1), dwell_u, row_user, np.where(cand_ok, cand, -1)
+    )
+    total = np.maximum(dwell_u.sum(axis=1, dtype=np.float64)[row_user] - w_own, 1e-6)
+    # A candidate's own history rows share its creator: matched creator rows minus own rows.
+    w_creator, n_creator = matched_sums(creator_u, dwell_u, row_user, cand_creator)
+    has_creator = cand_creator >= 0
+    n_same = np.where(has_creator, n_creator - n_own, 0)
+    w_same = np.where(has_creator & (n_same > 0), np.maximum(w_creator - w_own, 0.0), 0.0)
+    creator_aff = w_same / total
     # The candidate's own history rows are taken back out of the tag mass exactly: each of the
     # candidate's tags received the full dwell of those rows.
     cand_tags = np.where(cand_ok[:, None], catalog.tags[safe_cand], 0)
@@ -161,7 +192,7 @@ def _cross(
     has_tag = cand_tags > 0
     picked = np.where(has_tag, picked - w_own[:, None], 0.0)
     tag_aff = picked.sum(axis=1) / np.maximum(has_tag.sum(axis=1), 1) / total
-    return np.column_stack([creator_aff, np.log1p(same.sum(axis=1)), tag_aff])
+    return np.column_stack([creator_aff, np.log1p(n_same), tag_aff])
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -178,24 +209,37 @@ class RankerInputs:
 
 
 def build_inputs(x: RankerInputs, catalog: VideoArrays, n_tags: int) -> np.ndarray:
-    """``[R, n_inputs(dim)]`` float32 ranker rows (the one assembly for training and serving)."""
+    """``[R, n_inputs(dim)]`` float32 ranker rows (the one assembly for training and serving).
+
+    Per-user parts (history length, mean dwell, context) are computed once per user and
+    gathered; columns are written into one preallocated array.
+    """
+    rows, dim = len(x.cand), x.item_vec.shape[1]
+    out = np.empty((rows, n_inputs(dim)), np.float32)
     u = x.user_vec[x.row_user]
-    score = np.einsum("rd,rd->r", u, x.item_vec)
+    out[:, 0] = np.einsum("rd,rd->r", u, x.item_vec)
+    np.multiply(u, x.item_vec, out=out[:, 1 : 1 + dim])
+    out[:, 1 + dim : 1 + 2 * dim] = x.item_vec
+    c = 1 + 2 * dim
     cand_ok = (x.cand >= 0) & (x.cand < len(catalog))
     safe = np.where(cand_ok, x.cand, 0)
     at = x.at_seconds[x.row_user]
     upload = np.where(cand_ok, catalog.upload_seconds[safe], np.nan)
     age_h = (at - upload) / 3600.0
     age_known = ~np.isnan(age_h)
-    log_age = np.log1p(np.maximum(np.where(age_known, age_h, 0.0), 0.0))
-    duration = np.where(cand_ok, catalog.duration_bucket[safe], 0) / 8.0
-    hour, weekday = context_of(at)
-    time_known = hour < 24
+    out[:, c] = np.log1p(np.maximum(np.where(age_known, age_h, 0.0), 0.0))
+    out[:, c + 1] = age_known
+    out[:, c + 2] = np.where(cand_ok, catalog.duration_bucket[safe], 0) / 8.0
+    out[:, c + 3 : c + 9] = x.stats
     dwell = x.window.dwell
     valid = x.window.video >= 0
-    mean_dwell = (dwell * valid).sum(axis=1) / np.maximum(valid.sum(axis=1), 1)
-    context = np.column_stack(
+    n_valid = valid.sum(axis=1)
+    hour, weekday = context_of(x.at_seconds)
+    time_known = hour < 24
+    per_user = np.column_stack(
         [
+            np.log1p(n_valid),
+            (dwell * valid).sum(axis=1) / np.maximum(n_valid, 1),
             np.where(time_known, np.sin(2 * np.pi * hour / 24), 0.0),
             np.where(time_known, np.cos(2 * np.pi * hour / 24), 0.0),
             np.where(time_known, np.sin(2 * np.pi * weekday / 7), 0.0),
@@ -203,21 +247,9 @@ def build_inputs(x: RankerInputs, catalog: VideoArrays, n_tags: int) -> np.ndarr
             time_known,
         ]
     )
-    parts = [
-        score[:, None],
-        u * x.item_vec,
-        x.item_vec,
-        log_age[:, None],
-        age_known[:, None],
-        duration[:, None],
-        x.stats,
-        np.log1p(valid.sum(axis=1))[x.row_user, None],
-        mean_dwell[x.row_user, None],
-        context,
-        _cross(x.window, x.row_user, x.cand, catalog, n_tags),
-    ]
-    rows = len(x.cand)
-    return np.concatenate([np.asarray(p, np.float32).reshape(rows, -1) for p in parts], axis=1)
+    out[:, c + 9 : c + 16] = per_user[x.row_user]
+    out[:, c + 16 :] = _cross(x.window, x.row_user, x.cand, catalog, n_tags)
+    return out
 
 
 __all__ = [

@@ -122,6 +122,39 @@ class Candidates:
             applied=self.applied,
         )
 
+    def reorder(self, order: Idx, notes: tuple[tuple[Idx, str], ...] = ()) -> Candidates:
+        """``annotate(rows, note)`` for each of ``notes``, then ``take(order)``, in one pass.
+
+        ``rows`` are input positions, as for ``annotate``; only those ``order`` keeps matter.
+        """
+        order = np.asarray(order, dtype=np.int64)
+        picked = order.tolist()
+        if not picked:
+            return self.take(order)
+        got = itemgetter(*picked)(self.reasons)
+        reasons = list(got) if len(picked) > 1 else [got]
+        if notes:
+            where = np.full(len(self), -1, dtype=np.int64)
+            where[order] = np.arange(order.size)
+            for rows, note in notes:
+                # Items mostly share a few reason tuples: extend each distinct one once (by id).
+                extended: dict[int, tuple[str, ...]] = {}
+                for p in where[np.asarray(rows, dtype=np.int64)].tolist():
+                    if p < 0:
+                        continue
+                    r = reasons[p]
+                    new = extended.get(id(r))
+                    if new is None:
+                        new = extended[id(r)] = r if note in r else (*r, note)
+                    reasons[p] = new
+        return Candidates(
+            video_idx=self.video_idx[order],
+            scores=self.scores[order],
+            reasons=tuple(reasons),
+            removed=self.removed,
+            applied=self.applied,
+        )
+
     def with_scores(self, scores: np.ndarray) -> Candidates:
         """The same items with new ``scores`` ([n] float64)."""
         return Candidates(

@@ -41,7 +41,7 @@ class PopularityDamping:
         scores = slate.scores - penalty
         order = np.argsort(-scores, kind="stable")
         out = slate.with_scores(scores).mark_applied(self.name)
-        return out.annotate(passed_over(order), self.name).take(order)
+        return out.reorder(order, ((passed_over(order), self.name),))
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -85,14 +85,14 @@ class FreshnessBoost:
         priority = slate.scores[below] + self.bonus * unit / np.sqrt(1.0 + views)
         chosen = below[np.lexsort((below, -priority))[:need]]
         deferred = stale_head[-need:]
-        moved = set(deferred.tolist()) | set(chosen.tolist())
-        head = [i for i in range(k) if i not in moved]
+        moved = np.zeros(n, dtype=bool)
+        moved[deferred] = moved[chosen] = True
+        head = np.flatnonzero(~moved[:k]).tolist()
         for j, pos in enumerate(self.positions(k, need)):
             head.insert(pos, int(chosen[j]))
-        rest = [i for i in range(k, n) if i not in moved]
-        order = np.asarray([*head, *deferred.tolist(), *rest], dtype=np.int64)
-        out = slate.annotate(chosen, self.name).annotate(deferred, f"{self.name}:deferred")
-        return out.take(order)
+        rest = np.flatnonzero(~moved[k:]) + k
+        order = np.concatenate([np.asarray(head, dtype=np.int64), deferred, rest])
+        return slate.reorder(order, ((chosen, self.name), (deferred, f"{self.name}:deferred")))
 
     @staticmethod
     def positions(k: int, need: int) -> list[int]:

@@ -36,7 +36,7 @@ class Diversity:
         picks = min(ctx.k, m)
         if m <= 1 or (self.lam >= 1.0 and _is_sorted(slate.scores[:m])):
             return slate
-        vectors = ctx.videos.vectors[slate.video_idx[:m]].astype(np.float64)
+        vectors = ctx.videos.vectors[slate.video_idx[:m]]
         rel = slate.scores[:m]
         span = float(rel.max() - rel.min())
         rel = (rel - rel.min()) / span if span > 0 else np.zeros(m)
@@ -46,22 +46,22 @@ class Diversity:
         mmr = self.lam * rel
         chosen: list[int] = []
         promoted: list[int] = []
+        available = np.ones(m, dtype=bool)
         first = 0  # the earliest position not yet picked
         for _ in range(picks):
             j = int(np.argmax(mmr))
             if j > first:
                 promoted.append(j)
             chosen.append(j)
-            mmr = np.minimum(mmr, after[j])
-            mmr[chosen] = -np.inf
-            while first in chosen:
+            available[j] = False
+            np.minimum(mmr, after[j], out=mmr)
+            mmr[j] = -np.inf  # earlier picks stay at -inf through the running minimum
+            while first < m and not available[first]:
                 first += 1
         if not promoted:
             return slate
-        available = np.ones(m, dtype=bool)
-        available[chosen] = False
         order = np.concatenate([chosen, np.flatnonzero(available), np.arange(m, n)])
-        return slate.annotate(np.asarray(promoted, dtype=np.int64), self.name).take(order)
+        return slate.reorder(order, ((np.asarray(promoted, dtype=np.int64), self.name),))
 
 
 def _is_sorted(scores: np.ndarray) -> bool:
@@ -113,16 +113,20 @@ class Spacing:
             return slate
         state = _State.of(slate, ctx, self.constraints)
         head, deferred, stopped = state.fill(len(slate), min(ctx.k, len(slate)))
-        for note in dict.fromkeys(deferred.values()):
-            rows = [pos for pos, n in deferred.items() if n == note]
-            slate = slate.annotate(np.asarray(rows, dtype=np.int64), note)
+        notes = tuple(
+            (np.asarray([pos for pos, n in deferred.items() if n == note], np.int64), note)
+            for note in dict.fromkeys(deferred.values())
+        )
         order = np.asarray(head, dtype=np.int64)
         if not stopped and not deferred:
             return slate  # the head was already spaced: nothing moved
         if stopped:
+            for rows, note in notes:
+                slate = slate.annotate(rows, note)
             return _only(slate, order, self.name)
-        rest = np.setdiff1d(np.arange(len(slate)), order, assume_unique=True)
-        return slate.take(np.concatenate([order, rest]))
+        rest = np.ones(len(slate), dtype=bool)
+        rest[order] = False
+        return slate.reorder(np.concatenate([order, np.flatnonzero(rest)]), notes)
 
 
 def _only(slate: Candidates, head: np.ndarray, rule: str) -> Candidates:

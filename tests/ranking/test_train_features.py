@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import numpy as np
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from reelrec.config import RankingConfig
 from reelrec.features.history import InteractionLog
@@ -111,3 +113,55 @@ def test_cross_features_by_hand_and_own_video_excluded() -> None:
     np.testing.assert_allclose(creator_aff, [0.75, 0.25, 0.0], rtol=1e-6)
     np.testing.assert_allclose(same_count, np.log1p([1, 1, 0]), rtol=1e-6)
     np.testing.assert_allclose(tag_aff, [0.5, 0.0, 0.0], atol=1e-6)
+
+
+def _cross_by_definition(
+    video: np.ndarray, dwell: np.ndarray, row_user: np.ndarray, cand: np.ndarray,
+    creator: np.ndarray, tags: np.ndarray,
+) -> np.ndarray:  # fmt: skip
+    """The cross features row by row, straight from their definition (the reference)."""
+    out = []
+    for u, c in zip(row_user.tolist(), cand.tolist(), strict=True):
+        rows = [
+            (v, float(d)) for v, d in zip(video[u], dwell[u], strict=True) if 0 <= v < len(creator)
+        ]
+        others = [(v, d) for v, d in rows if v != c]
+        total = max(sum(d for _, d in others), 1e-6)
+        same = [d for v, d in others if creator[c] >= 0 and creator[v] == creator[c]]
+        cand_tags = [t for t in tags[c] if t > 0]
+        mass = [sum(d for v, d in others if t in tags[v]) for t in cand_tags]
+        tag_aff = sum(mass) / max(len(cand_tags), 1) / total
+        out.append([sum(same) / total, np.log1p(len(same)), tag_aff])
+    return np.asarray(out)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.integers(0, 2**32 - 1))
+def test_cross_features_match_their_row_by_row_definition(seed: int) -> None:
+    from reelrec.features.definitions import VideoArrays
+    from reelrec.features.history import HistoryWindow
+    from reelrec.ranking.features import RankerInputs, build_inputs
+
+    rng = np.random.default_rng(seed)
+    n, users, length, rows = 12, 3, 6, 25
+    tags = np.sort(rng.integers(0, 4, (n, 3)), axis=1)[:, ::-1]  # 0-padded, 1-coded, no repeats
+    tags = np.where(np.diff(tags, axis=1, prepend=-1) == 0, 0, tags)
+    catalog = VideoArrays(
+        video_idx=np.arange(n), creator_idx=rng.integers(-1, 4, n), tags=tags,
+        duration_bucket=np.zeros(n, np.int64), upload_seconds=np.full(n, np.nan),
+        title=np.zeros((n, 1), np.int64), vectors=np.zeros((n, 0), np.float32),
+        unsafe=np.zeros(n, bool),
+    )  # fmt: skip
+    # History ids beyond the catalogue (ingested videos) and padding (-1) must not count.
+    video = rng.integers(-1, n + 2, (users, length))
+    dwell = rng.uniform(0, 5, (users, length)).astype(np.float32)
+    window = HistoryWindow(video=video, dwell=dwell, liked=np.zeros_like(dwell))
+    row_user, cand = rng.integers(0, users, rows), rng.integers(0, n, rows)
+    x = RankerInputs(
+        user_vec=np.ones((users, 2), np.float32), window=window,
+        at_seconds=np.full(users, np.nan), row_user=row_user, cand=cand,
+        item_vec=np.ones((rows, 2), np.float32), stats=np.zeros((rows, 6), np.float32),
+    )  # fmt: skip
+    got = build_inputs(x, catalog, n_tags=3)[:, -3:]
+    want = _cross_by_definition(video, dwell, row_user, cand, catalog.creator_idx, tags)
+    np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
