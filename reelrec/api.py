@@ -17,7 +17,7 @@ from reelrec.errors import DataError
 from reelrec.features.events import ApplyReport
 from reelrec.index.base import VectorIndex
 from reelrec.recommender import Recommender, Slate
-from reelrec.run_files import save_index
+from reelrec.run_files import save_catalog, save_index
 
 
 def train_run(
@@ -355,10 +355,7 @@ def ingest_run(run_dir: Path, events: Path | None, videos: Path | None) -> Inges
     report = rec.apply_events(_read_records(events)) if events is not None else None
     run_dir = Path(run_dir)
     if added:
-        from reelrec.artifacts import atomic_path
-
-        with atomic_path(run_dir / "features" / "catalog.npz") as tmp:
-            rec.catalog_.save(tmp)
+        save_catalog(rec, run_dir)
         save_index(rec, run_dir)
     save_live(rec, run_dir)
     return IngestResult(videos_added=len(added), videos_known=known, events=report)

@@ -308,10 +308,15 @@ class Recommender:
         dim = self.config.model.dim
         return np.concatenate(out) if out else np.zeros((0, dim), np.float32)
 
-    def encode_users(self, user_idx: Idx, at_seconds: np.ndarray) -> np.ndarray:
-        """``[n, dim]`` user vectors from each user's latest history and request context."""
+    def encode_users(
+        self, user_idx: Idx, at_seconds: np.ndarray, window: HistoryWindow | None = None
+    ) -> np.ndarray:
+        """``[n, dim]`` user vectors from each user's latest history and request context.
+
+        ``window``: the users' ``history`` when the caller already has it (one per request).
+        """
         self._check_fitted()
-        window = self.history(user_idx)
+        window = self.history(user_idx) if window is None else window
         known = (user_idx >= 0) & (user_idx < self.space_.users.n_known)
         attrs = np.zeros((user_idx.shape[0], self.user_attrs_.shape[1]), dtype=np.int64)
         attrs[known] = self.user_attrs_[user_idx[known]]
@@ -472,6 +477,7 @@ class Recommender:
         videos: Idx,
         at: np.ndarray,
         timings: dict[str, float] | None = None,
+        window: HistoryWindow | None = None,
     ) -> tuple[np.ndarray, np.ndarray]:
         """Feed scores ``[U, C]`` (-inf on padding) and heads ``[U, C, H]`` of candidates."""
         assert self.ranker_ is not None
@@ -480,7 +486,7 @@ class Recommender:
         cand = videos[rows, cols]
         x = RankerInputs(
             user_vec=queries,
-            window=self.history(user_idx),
+            window=self.history(user_idx) if window is None else window,
             at_seconds=at,
             row_user=rows.astype(np.int64),
             cand=cand,
@@ -582,7 +588,8 @@ class Recommender:
         ranked = "rank" in stages and self.ranker_ is not None
         chain = self._rule_chain() if "rules" in stages else None
         width = max(self.config.ranking.candidates, k) if ranked or chain is not None else k
-        queries = self.encode_users(idx, at)
+        window = self.history(idx)  # one read of the store per request, for towers and ranker
+        queries = self.encode_users(idx, at, window)
         clock = _lap(timings, "user_tower", clock)
         seen = [self.seen_row(u) for u in idx.tolist()]
         banned = [
@@ -593,7 +600,7 @@ class Recommender:
         clock = _lap(timings, "ann", clock)
         note: tuple[str, ...] = ("retrieval",)
         if ranked:
-            scores, _ = self._ranker_scores(idx, queries, videos, at, timings)
+            scores, _ = self._ranker_scores(idx, queries, videos, at, timings, window)
             clock = time.perf_counter()
             order = np.argsort(-scores, axis=1, kind="stable")
             videos = np.take_along_axis(videos, order, axis=1)

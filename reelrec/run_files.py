@@ -2,8 +2,9 @@
 
 Layout: ``config.toml``, ``model.safetensors``, ``model.json``, ``features/`` (vocabularies,
 encoded catalogue, user attributes), ``log.npz`` (histories), ``seen.npz``, ``training.json``,
-``index/`` (from ``reelrec index``), ``ranking/`` (the ranker, when enabled), and
-``manifest.json``, written last.
+``index/`` (from ``reelrec index``), ``rules/`` (the rules' video table, written with the
+index), ``ranking/`` (the ranker, when enabled), and ``manifest.json``, written last. Catalogue
+and rules table are one ``.npy`` per field, memory-mapped on load.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ from reelrec.models.two_tower import TwoTower
 
 if TYPE_CHECKING:
     from reelrec.recommender import Recommender
+    from reelrec.rules.base import VideoTable
 
 FORMAT_VERSION = 1
 _LOG_FIELDS = ("h_user", "h_video", "h_time", "h_dwell", "h_liked", "user_start", "user_end")
@@ -60,7 +62,7 @@ def save_recommender(rec: Recommender, run_dir: Path, *, data_dir: str | None) -
         features = tmp / "features"
         features.mkdir()
         rec.space_.save(features)
-        rec.catalog_.save(features / "catalog.npz")
+        rec.catalog_.save(features / "catalog")
         np.save(features / "user_attrs.npy", rec.user_attrs_)
         np.savez(
             tmp / "log.npz",
@@ -86,10 +88,28 @@ def save_recommender(rec: Recommender, run_dir: Path, *, data_dir: str | None) -
     return run_dir
 
 
+def catalog_path(run_dir: Path) -> Path:
+    """The catalogue of a run: ``features/catalog/`` (``.npy`` per field), or the ``.npz`` file
+    of runs written before 0.2."""
+    folder = run_dir / "features" / "catalog"
+    old = run_dir / "features" / "catalog.npz"
+    return old if old.is_file() and not folder.is_dir() else folder
+
+
+def save_catalog(rec: Recommender, run_dir: Path) -> None:
+    """Rewrite the run's catalogue (e.g. after new videos were ingested)."""
+    with staged_dir(run_dir / "features" / "catalog") as tmp:
+        rec.catalog_.save(tmp)
+    (run_dir / "features" / "catalog.npz").unlink(missing_ok=True)
+
+
 def save_index(rec: Recommender, run_dir: Path) -> None:
-    """Write the index into ``run_dir/index`` atomically (replacing an older one)."""
+    """Write the index into ``run_dir/index`` atomically (replacing an older one), then the
+    rules' video table built from it (``rules/``), so serving starts without rebuilding it."""
     with staged_dir(run_dir / "index") as tmp:
         rec.index_.save(tmp)
+    with staged_dir(run_dir / "rules") as tmp:
+        rec.video_table().save(tmp)
 
 
 def save_ranker(rec: Recommender, run_dir: Path) -> None:
@@ -130,7 +150,7 @@ def load_recommender(cls: type[Recommender], run_dir: Path, *, with_index: bool)
         model_meta = json.loads((run_dir / "model.json").read_text("utf-8"))
         rec = cls(config)
         rec.space_ = FeatureSpace.load(run_dir / "features")
-        rec.catalog_ = VideoArrays.load(run_dir / "features" / "catalog.npz")
+        rec.catalog_ = VideoArrays.load(catalog_path(run_dir))
         rec.user_attrs_ = np.load(run_dir / "features" / "user_attrs.npy")
         with np.load(run_dir / "log.npz") as data:
             fields = {k: data[k] for k in _LOG_FIELDS}
@@ -157,13 +177,26 @@ def load_recommender(cls: type[Recommender], run_dir: Path, *, with_index: bool)
         if not (run_dir / "index").is_dir():
             raise ArtifactError(f"{run_dir}: no index yet; run `reelrec index {run_dir}` first")
         rec.index_ = load_index(run_dir / "index", expect=index_expectation(rec))
+        rec.video_table_ = _load_video_table(run_dir, len(rec.catalog_))
     rec.init_live_state(run_dir)
     return rec
 
 
+def _load_video_table(run_dir: Path, n_videos: int) -> VideoTable | None:
+    """The saved rules table when it matches the catalogue (else None: rebuilt on first use)."""
+    from reelrec.rules.base import VideoTable
+
+    if not (run_dir / "rules").is_dir():
+        return None
+    table = VideoTable.load(run_dir / "rules")
+    return table if len(table) <= n_videos else None
+
+
 __all__ = [
+    "catalog_path",
     "index_expectation",
     "load_recommender",
+    "save_catalog",
     "save_index",
     "save_ranker",
     "save_recommender",

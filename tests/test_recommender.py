@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from reelrec.comparison import evaluate
-from reelrec.errors import IndexStateError, NotFittedError
+from reelrec.errors import ArtifactError, IndexStateError, NotFittedError
 from reelrec.evaluation import MostPopular
 from reelrec.index.exact import ExactIndex
 from reelrec.recommender import Recommender
@@ -94,6 +94,45 @@ def test_save_load_same_feeds_and_index_guard(tiny_rec, tmp_path: Path) -> None:
     save_index(loaded, tmp_path / "run")
     with pytest.raises(IndexStateError, match="model_version"):
         Recommender.load(tmp_path / "run")
+
+
+def test_catalogue_and_rules_table_are_saved_memory_mapped_and_equal(tiny_rec, tmp_path) -> None:
+    run = tiny_rec.save(tmp_path / "run")
+    loaded = Recommender.load(run)
+    assert isinstance(loaded.catalog_.tags, np.memmap)  # opened, not read: start-up at 1M
+    for name in tiny_rec.catalog_.__dataclass_fields__:
+        np.testing.assert_array_equal(
+            getattr(loaded.catalog_, name), getattr(tiny_rec.catalog_, name)
+        )
+    table, fresh = loaded.video_table_, tiny_rec.video_table()
+    assert table is not None
+    assert isinstance(table.vectors, np.memmap)
+    assert loaded.video_table() is table  # served as saved, never rebuilt
+    for name in fresh.__dataclass_fields__:
+        np.testing.assert_array_equal(getattr(table, name), getattr(fresh, name))
+
+
+def test_runs_with_the_older_npz_catalogue_still_load(tiny_rec, tmp_path) -> None:
+    import shutil
+
+    run = tiny_rec.save(tmp_path / "run")
+    folder = run / "features" / "catalog"
+    fields = {f.stem: np.load(f) for f in folder.glob("*.npy")}
+    np.savez(run / "features" / "catalog.npz", **fields)
+    shutil.rmtree(folder)
+    shutil.rmtree(run / "rules")
+    loaded = Recommender.load(run)
+    users = ["u000001", "u000002"]
+    assert [s.video_ids for s in loaded.recommend(users, 10)] == [
+        s.video_ids for s in tiny_rec.recommend(users, 10)
+    ]
+
+
+def test_a_partly_written_catalogue_is_refused_naming_it(tiny_rec, tmp_path) -> None:
+    run = tiny_rec.save(tmp_path / "run")
+    np.save(run / "features" / "catalog" / "unsafe.npy", np.zeros(3, dtype=bool))
+    with pytest.raises(ArtifactError, match=r"catalog.*disagree on the number of videos"):
+        Recommender.load(run)
 
 
 def test_not_fitted(tiny_config) -> None:

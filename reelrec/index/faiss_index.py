@@ -243,15 +243,15 @@ class FaissIndex(IndexBase):
         fetch = np.flatnonzero(~brute & ~select)
         if len(fetch):
             got_ids, got = self._raw_search(q[fetch], min(n, k + int(n_skip[fetch].max())))
-            valid = got_ids >= 0
-            for j, row in enumerate(fetch):
-                if n_skip[row]:
-                    valid[j] &= ~np.isin(got_ids[j], self._table.ids[skip[row]])
-            order = np.argsort(~valid, axis=1, kind="stable")[:, :k]
-            kept = np.take_along_axis(valid, order, axis=1)
-            width = order.shape[1]
-            ids[fetch, :width] = np.where(kept, np.take_along_axis(got_ids, order, axis=1), -1)
-            scores[fetch, :width] = np.where(kept, np.take_along_axis(got, order, axis=1), -np.inf)
+            for j, r in enumerate(fetch.tolist()):
+                keep = got_ids[j] >= 0
+                if n_skip[r]:  # binary search: np.isin would build an id-range-sized table
+                    banned = np.sort(self._table.ids[skip[r]])
+                    at = np.minimum(np.searchsorted(banned, got_ids[j]), banned.size - 1)
+                    keep &= banned[at] != got_ids[j]
+                kept_ids = got_ids[j][keep][:k]
+                ids[r, : kept_ids.size] = kept_ids
+                scores[r, : kept_ids.size] = got[j][keep][:k]
         for row in np.flatnonzero(select):
             skip_ids = self._table.ids[skip[row]]
             ids[row], scores[row] = self._raw_search(q[row : row + 1], k, skip_ids)

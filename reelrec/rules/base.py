@@ -9,10 +9,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from operator import itemgetter
+from pathlib import Path
 from typing import Protocol
 
 import numpy as np
 
+from reelrec.errors import ArtifactError
 from reelrec.types import Idx
 
 _EMPTY_IDX = np.empty(0, dtype=np.int64)
@@ -273,6 +275,34 @@ class VideoTable:
             vectors=np.ascontiguousarray(vectors, dtype=np.float32),
             popularity=np.asarray(popularity, dtype=np.float64),
         )
+
+    def save(self, folder: Path) -> None:
+        """Write one ``.npy`` file per field into ``folder``."""
+        folder.mkdir(parents=True, exist_ok=True)
+        for name in self.__dataclass_fields__:
+            np.save(folder / f"{name}.npy", np.ascontiguousarray(getattr(self, name)))
+
+    @classmethod
+    def load(cls, folder: Path) -> VideoTable:
+        """Read what ``save`` wrote, memory-mapped read-only.
+
+        Raises:
+            ArtifactError: a field is missing, unreadable, or of another length.
+        """
+        try:
+            fields = {
+                name: np.load(folder / f"{name}.npy", mmap_mode="r")
+                for name in cls.__dataclass_fields__
+            }
+        except (OSError, ValueError) as e:
+            raise ArtifactError(f"{folder}: cannot read the rules' video table ({e})") from e
+        lengths = {name: value.shape[0] for name, value in fields.items()}
+        if len(set(lengths.values())) > 1:
+            raise ArtifactError(
+                f"{folder}: video table fields disagree on the number of videos {lengths}; "
+                "re-run `reelrec index RUN_DIR`"
+            )
+        return cls(**fields)
 
     def append(self, other: VideoTable, duplicate_of: Idx | None = None) -> VideoTable:
         """Rows of ``self`` then ``other`` (new videos ingested at serving time).

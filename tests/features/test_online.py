@@ -209,3 +209,7 @@ def test_cli_features_build_and_ingest(tiny_rec, tiny_world, tmp_path) -> None: 
     new_idx = int(loaded.video_idx(["v-cli"])[0])
     assert new_idx == loaded.space_.videos.n_known
     assert loaded.history(loaded.user_idx([user])).video[0, -1] == new_idx
+    # The saved catalogue and rules table grew with the ingested video (served as saved).
+    assert len(loaded.catalog_) == new_idx + 1
+    assert loaded.video_table_ is not None
+    assert len(loaded.video_table_) == new_idx + 1
