@@ -360,6 +360,12 @@ class ServingConfig(Section):
     threads: int = Field(
         1, ge=1, le=256, description="BLAS/OpenMP/faiss threads per worker (1: no pool contention)."
     )
+    huge_pages: bool = Field(
+        True,
+        description="Read the index into each worker's memory and back it with huge pages "
+        "(Linux 6.1+, in the background after start-up): ~20% faster HNSW search at 1M "
+        "videos; false memory-maps it instead (faster start, pages shared by workers).",
+    )
 
 
 class SimulationConfig(Section):

@@ -673,8 +673,12 @@ class Recommender:
         return save_recommender(self, Path(run_dir), data_dir=data_dir)
 
     @classmethod
-    def load(cls, run_dir: str | Path, *, with_index: bool = True) -> Recommender:
+    def load(
+        cls, run_dir: str | Path, *, with_index: bool = True, map_index: bool = True
+    ) -> Recommender:
         """Load a run directory written by ``save`` (and ``reelrec index``).
+
+        ``map_index``: memory-map a faiss Flat/HNSW index (default) or read it into memory.
 
         Raises:
             ArtifactError: the directory is missing, partial, or incompatible.
@@ -682,4 +686,4 @@ class Recommender:
         """
         from reelrec.run_files import load_recommender
 
-        return load_recommender(cls, Path(run_dir), with_index=with_index)
+        return load_recommender(cls, Path(run_dir), with_index=with_index, map_index=map_index)

@@ -135,8 +135,10 @@ def _empty_log_examples() -> dict[str, np.ndarray]:
     }
 
 
-def load_recommender(cls: type[Recommender], run_dir: Path, *, with_index: bool) -> Recommender:
-    """Rebuild a Recommender from ``run_dir``."""
+def load_recommender(
+    cls: type[Recommender], run_dir: Path, *, with_index: bool, map_index: bool = True
+) -> Recommender:
+    """Rebuild a Recommender from ``run_dir`` (``map_index``: see ``load_index``'s ``mmap``)."""
     manifest = read_manifest(run_dir)
     if manifest.get("format_version") != FORMAT_VERSION:
         raise ArtifactError(
@@ -176,7 +178,7 @@ def load_recommender(cls: type[Recommender], run_dir: Path, *, with_index: bool)
     if with_index:
         if not (run_dir / "index").is_dir():
             raise ArtifactError(f"{run_dir}: no index yet; run `reelrec index {run_dir}` first")
-        rec.index_ = load_index(run_dir / "index", expect=index_expectation(rec))
+        rec.index_ = load_index(run_dir / "index", expect=index_expectation(rec), mmap=map_index)
         rec.video_table_ = _load_video_table(run_dir, len(rec.catalog_))
     rec.init_live_state(run_dir)
     return rec

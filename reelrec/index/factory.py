@@ -56,8 +56,13 @@ def build_index(
     return make_index(cfg, n, model_version).build(ids, vectors)
 
 
-def load_index(path: str | Path, expect: Mapping[str, Any] | None = None) -> VectorIndex:
+def load_index(
+    path: str | Path, expect: Mapping[str, Any] | None = None, *, mmap: bool = True
+) -> VectorIndex:
     """Load whichever index kind ``path``'s manifest names, checking it against ``expect``.
+
+    ``mmap``: memory-map faiss Flat/HNSW files (fast to open, pages shared between processes);
+    false reads them into memory (for huge pages, see ``FaissIndex.huge_pages``).
 
     Raises:
         ArtifactError: missing/partial files or an unknown kind.
@@ -67,5 +72,5 @@ def load_index(path: str | Path, expect: Mapping[str, Any] | None = None) -> Vec
     if kind == exact.KIND:
         return ExactIndex.load(path, expect)
     if kind == faiss_index.KIND:
-        return FaissIndex.load(path, expect)
+        return FaissIndex.load(path, expect, mmap=mmap)
     raise ArtifactError(f"{path}: unknown index kind {kind!r}; re-run `reelrec index RUN_DIR`.")

@@ -283,9 +283,29 @@ class FaissIndex(IndexBase):
         fields = {"factory": self.built_factory, "params": params, "files": [_INDEX_FILE]}
         self._save(Path(path), self.dim, write, **fields)
 
+    def huge_pages(self) -> int:
+        """Back the index's vectors and graph with transparent huge pages (see
+        ``index.memory``); bytes collapsed, 0 for a memory-mapped index or without support."""
+        if self._index is None or self._mapped:
+            return 0
+        from reelrec.index.memory import collapse
+
+        faiss, inner = self._faiss, self._inner
+        buffers = []
+        storage = faiss.downcast_index(inner.storage) if self.family == "hnsw" else inner
+        if hasattr(storage, "codes"):
+            buffers.append(storage.codes)
+        if self.family == "hnsw":
+            buffers.append(inner.hnsw.neighbors)
+        arrays = [faiss.rev_swig_ptr(b.data(), b.size()) for b in buffers if b.size()]
+        return collapse(arrays)
+
     @classmethod
-    def load(cls, path: str | Path, expect: Mapping[str, Any] | None = None) -> Self:
-        """Read an index written by ``save``.
+    def load(
+        cls, path: str | Path, expect: Mapping[str, Any] | None = None, *, mmap: bool = True
+    ) -> Self:
+        """Read an index written by ``save``; Flat and HNSW are memory-mapped unless ``mmap``
+        is false (read into memory: slower to open, but ``huge_pages`` can then apply).
 
         Raises:
             ArtifactError: the manifest or index file is missing, unreadable or inconsistent.
@@ -297,7 +317,7 @@ class FaissIndex(IndexBase):
         out.model_version = str(manifest.get("model_version", ""))
         faiss, file = out._faiss, path / _INDEX_FILE
         # Flat and HNSW vectors are memory-mapped (start-up at 1M: 0.3 s instead of 4-5 s)
-        flags = getattr(faiss, "IO_FLAG_MMAP_IFC", 0) if out.family != "ivf" else 0
+        flags = getattr(faiss, "IO_FLAG_MMAP_IFC", 0) if mmap and out.family != "ivf" else 0
         try:
             raw = faiss.read_index(str(need_file(file)), flags)
         except RuntimeError as e:

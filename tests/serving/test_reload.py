@@ -86,3 +86,20 @@ def test_requests_in_flight_during_reloads_never_fail(
         w.join()
     assert len(statuses) > 10
     assert set(statuses) == {200}
+
+
+def test_index_in_memory_or_mapped_serves_the_same_feeds(run_dir: Path) -> None:
+    from reelrec.config import ServingConfig
+    from reelrec.serving.reload import load_run
+
+    paged = load_run(run_dir, ServingConfig(huge_pages=True))
+    mapped = load_run(run_dir, ServingConfig(huge_pages=False))
+    assert paged.paging is not None
+    assert mapped.paging is None
+    paged.paging.join(timeout=60)
+    assert not getattr(paged.rec.index_, "_mapped", False)
+    assert getattr(mapped.rec.index_, "_mapped", True)
+    for user in ("u000001", "u000018"):
+        a = paged.pipeline.feed(user, 10, [], None, paged.cold, known=True)
+        b = mapped.pipeline.feed(user, 10, [], None, mapped.cold, known=True)
+        assert a.video_ids == b.video_ids
