@@ -62,6 +62,7 @@ class Ranker:
     n_tags: int
     history_length: int
     report: dict[str, Any] = field(default_factory=dict)
+    _static: np.ndarray | None = field(default=None, repr=False, compare=False)
 
     def stats(self, video_idx: Idx, live: np.ndarray | None = None) -> np.ndarray:
         """``[n, 6]`` engagement aggregates (videos unseen in training read as the prior).
@@ -73,6 +74,15 @@ class Ranker:
                 share rates are added to the training counts.
         """
         known = (video_idx >= 0) & (video_idx < self.counts.shape[0])
+        if live is None:  # serving without live events: one gather of precomputed rows
+            if self._static is None:
+                self._static = np.vstack(
+                    [
+                        stats_features(self.counts, self.prior),
+                        stats_features(np.zeros((1, 6)), self.prior),
+                    ]
+                )
+            return np.asarray(self._static[np.where(known, video_idx, self.counts.shape[0])])
         counts = np.where(known[:, None], self.counts[np.where(known, video_idx, 0)], 0.0)
         if live is not None:
             col = {name: j for j, name in enumerate(VIDEO_STATS)}

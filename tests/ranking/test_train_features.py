@@ -165,3 +165,24 @@ def test_cross_features_match_their_row_by_row_definition(seed: int) -> None:
     got = build_inputs(x, catalog, n_tags=3)[:, -3:]
     want = _cross_by_definition(video, dwell, row_user, cand, catalog.creator_idx, tags)
     np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
+
+
+def test_serving_stats_equal_the_counts_they_come_from() -> None:
+    from reelrec.ranking.features import stats_features
+    from reelrec.ranking.ranker import Ranker
+
+    rng = np.random.default_rng(3)
+    counts = rng.integers(0, 50, (30, 6)).astype(np.float64)
+    prior = np.array([0.6, 0.1, 0.3, 0.05])
+    runtime = RankerRuntime(
+        weights=[], biases=[], available=np.ones(4, bool), head_weights=np.ones(4), watch_cap=3.0
+    )
+    ranker = Ranker(runtime=runtime, counts=counts, prior=prior, n_tags=1, history_length=5)
+    idx = np.array([0, 29, 7, -1, 30, 1000, 7])  # unknown videos read as no impressions
+    known = (idx >= 0) & (idx < 30)
+    want = stats_features(np.where(known[:, None], counts[np.where(known, idx, 0)], 0.0), prior)
+    np.testing.assert_array_equal(ranker.stats(idx), want)
+    from reelrec.features.registry import VIDEO_STATS
+
+    live = np.zeros((idx.size, len(VIDEO_STATS)), np.float32)  # no live views: same stats
+    np.testing.assert_allclose(ranker.stats(idx, live), want, rtol=1e-6)
