@@ -368,13 +368,16 @@ class Recommender:
             exclude = [self.seen_row(u) for u in user_idx.tolist()]
         return self.index_.search(queries, k, exclude=exclude)
 
-    def seen_row(self, user: int) -> Idx:
-        """Videos a known user interacted with in training or in live events (empty if unknown)."""
+    def seen_row(self, user: int, user_id: str | None = None) -> Idx:
+        """Videos a user interacted with in training or in live events (``user_id``: the
+        external id, which also finds the live events of users unknown at training time)."""
+        trained = np.empty(0, dtype=np.int64)
         if 0 <= user < self.seen_.shape[0]:
             start, end = self.seen_.indptr[user], self.seen_.indptr[user + 1]
             trained = np.asarray(self.seen_.indices[start:end], dtype=np.int64)
-            return live_seen(self, user, trained)
-        return np.empty(0, dtype=np.int64)
+        elif user_id is None:
+            return trained
+        return live_seen(self, user, trained, user_id)
 
     # --- live state: feature store, events, new videos (issue 4) -------------------------
     store_: OnlineStore
@@ -393,11 +396,12 @@ class Recommender:
         """
         return init_live(self, run_dir)
 
-    def history(self, user_idx: Idx) -> HistoryWindow:
+    def history(self, user_idx: Idx, user_ids: Sequence[str] | None = None) -> HistoryWindow:
         """The latest ``features.history_length`` played events of each user: the training log
         followed by the user's live events, as dense video indices (ingested videos ≥ the
-        training vocabulary size)."""
-        return live_history(self, user_idx)
+        training vocabulary size). With ``user_ids``, users unknown at training time get the
+        history of their live events too."""
+        return live_history(self, user_idx, user_ids)
 
     def apply_events(self, events: pl.DataFrame | Sequence[Mapping[str, object]]) -> ApplyReport:
         """Validate and apply live events to the store (idempotent by ``event_id``).
@@ -588,10 +592,12 @@ class Recommender:
         ranked = "rank" in stages and self.ranker_ is not None
         chain = self._rule_chain() if "rules" in stages else None
         width = max(self.config.ranking.candidates, k) if ranked or chain is not None else k
-        window = self.history(idx)  # one read of the store per request, for towers and ranker
+        # One read of the store per request, for towers and ranker; by id, so that a user
+        # unknown at training time is personalised from their live events.
+        window = self.history(idx, list(user_ids))
         queries = self.encode_users(idx, at, window)
         clock = _lap(timings, "user_tower", clock)
-        seen = [self.seen_row(u) for u in idx.tolist()]
+        seen = [self.seen_row(u, uid) for u, uid in zip(idx.tolist(), user_ids, strict=True)]
         banned = [
             np.concatenate([seen[r], self._known_videos(exclude[r] if exclude else [])])
             for r in range(len(idx))
@@ -617,7 +623,9 @@ class Recommender:
             if chain is not None and table is not None:
                 ctx = RuleContext(videos=table, seen=banned[row], now_seconds=now[row], k=k)
                 feed = chain.apply(feed, ctx)
-            known = 0 <= idx[row] < self.space_.users.n_known
+            known = 0 <= idx[row] < self.space_.users.n_known or bool(
+                (window.video[row] >= 0).any()
+            )
             top = feed.video_idx[:k].tolist()
             slates.append(
                 Slate(

@@ -117,12 +117,18 @@ def _user_ids(rec: Recommender, user_idx: Idx) -> list[str | None]:
     return rec.space_.users.decode(np.asarray(user_idx, dtype=np.int64))
 
 
-def live_history(rec: Recommender, user_idx: Idx) -> HistoryWindow:
-    """Training-log history followed by the live history, last ``history_length`` kept."""
+def live_history(
+    rec: Recommender, user_idx: Idx, user_ids: Sequence[str | None] | None = None
+) -> HistoryWindow:
+    """Training-log history followed by the live history, last ``history_length`` kept.
+
+    ``user_ids``: the external ids, when the caller has them: the live history of a user
+    unknown at training time (an OOV index) is found by id.
+    """
     n = rec.config.features.history_length
     user_idx = np.asarray(user_idx, dtype=np.int64)
     base = rec.log_.latest(user_idx, n)
-    ids = _user_ids(rec, user_idx)
+    ids = _user_ids(rec, user_idx) if user_ids is None else list(user_ids)
     rows = [r for r, u in enumerate(ids) if u is not None]
     if not rows:
         return base
@@ -146,9 +152,10 @@ def live_history(rec: Recommender, user_idx: Idx) -> HistoryWindow:
     return HistoryWindow(video=video, dwell=dwell, liked=liked)
 
 
-def live_seen(rec: Recommender, user: int, trained: Idx) -> Idx:
-    """``trained`` plus the videos of the user's live events."""
-    user_id = _user_ids(rec, np.array([user], dtype=np.int64))[0]
+def live_seen(rec: Recommender, user: int, trained: Idx, user_id: str | None = None) -> Idx:
+    """``trained`` plus the videos of the user's live events (found by ``user_id`` if given)."""
+    if user_id is None:
+        user_id = _user_ids(rec, np.array([user], dtype=np.int64))[0]
     if user_id is None:
         return trained
     seen = rec.store_.user_features([user_id], rec.clock_)[0]["seen"]

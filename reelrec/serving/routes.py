@@ -91,7 +91,10 @@ def _is_known(loaded: Loaded, user_id: str) -> bool:
     history = getattr(rec, "history", None)
     if history is None:
         return False
-    window = history(rec.user_idx([user_id]))
+    try:  # by id: the live events of a user unknown at training time
+        window = history(rec.user_idx([user_id]), [user_id])
+    except TypeError:  # a recommender whose history takes indices only
+        window = history(rec.user_idx([user_id]))
     return bool((np.asarray(window.video) >= 0).any())
 
 

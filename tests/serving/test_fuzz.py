@@ -14,12 +14,18 @@ from typing import Any
 
 import pytest
 import schemathesis
+import schemathesis.specs.openapi.schemas  # imported at collection: see below
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from reelrec.config import ServingConfig
 from reelrec.serving.app import create_app
 from tests.serving.conftest import TestClient, wait_ready
+
+# The submodule above is imported at collection, not lazily by ``from_asgi`` in the fixture:
+# pytest rewrites schemathesis's modules on import, and CPython 3.11.7's compiler raised
+# "AST constructor recursion depth mismatch" on that module when it was first imported after
+# other tests had run (seen with tests/features or tests/test_recommender run before serving).
 
 
 @pytest.fixture(scope="module")

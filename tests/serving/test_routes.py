@@ -176,6 +176,42 @@ def test_events_change_the_next_feed(client: TestClient) -> None:
     assert not set(watched) & set(after)  # just watched: not shown again
 
 
+def test_a_new_users_events_personalise_their_next_feed(client: TestClient) -> None:
+    rec = client.app.state.holder.current.rec  # type: ignore[attr-defined]
+    users = ["brand-new-user-a", "brand-new-user-b"]  # not in the training vocabulary
+    cold = [client.post("/v1/recommend", json={"user_id": u, "k": 20}).json() for u in users]
+    assert [c["fallback"] for c in cold] == ["popular", "popular"]
+    assert cold[0]["items"] == cold[1]["items"]  # nothing tells them apart yet
+    # Each watches a different corner of the catalogue: a video and its nearest neighbours.
+    ids = rec.space_.videos.ids
+    seeds = [ids[0], ids[len(ids) // 2]]
+    t0 = rec.space_.reference_seconds + 60
+    watched, tastes = [], []
+    for user, seed in zip(users, seeds, strict=True):
+        near = client.get(f"/v1/similar/{seed}", params={"k": 12}).json()["items"]
+        videos = [seed] + [i["video_id"] for i in near]
+        events = [
+            {"user_id": user, "video_id": v, "timestamp": t0 + j, "watch_seconds": 30.0,
+             "video_seconds": 30.0, "liked": True}
+            for j, v in enumerate(videos)
+        ]  # fmt: skip
+        r = client.post("/v1/events", json={"events": events}).json()
+        assert r["applied"] == len(videos)
+        watched.append(videos)
+        tastes.append(rec.index_.get_vectors(rec.video_idx(videos)).mean(axis=0))
+    feeds = [client.post("/v1/recommend", json={"user_id": u, "k": 20}).json() for u in users]
+    items = [[i["video_id"] for i in f["items"]] for f in feeds]
+    for feed, got, seen in zip(feeds, items, watched, strict=True):
+        assert feed["fallback"] is None  # personalised from the live history, not cold start
+        assert feed["degraded"] == []
+        assert len(got) == 20
+        assert not set(seen) & set(got)  # watched videos are not shown again
+    # Each feed leans towards its own user's history rather than the other's.
+    near = lambda ids, taste: float((rec.index_.get_vectors(rec.video_idx(ids)) @ taste).mean())  # noqa: E731
+    assert near(items[0], tastes[0]) > near(items[1], tastes[0])
+    assert near(items[1], tastes[1]) > near(items[0], tastes[1])
+
+
 def test_new_video_is_searchable_at_once(client: TestClient) -> None:
     rec = client.app.state.holder.current.rec  # type: ignore[attr-defined]
     row = 5
