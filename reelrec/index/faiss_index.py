@@ -283,6 +283,11 @@ class FaissIndex(IndexBase):
         fields = {"factory": self.built_factory, "params": params, "files": [_INDEX_FILE]}
         self._save(Path(path), self.dim, write, **fields)
 
+    @property
+    def mapped(self) -> bool:
+        """Whether the vectors and graph are memory-mapped from the index file."""
+        return self._mapped
+
     def huge_pages(self) -> int:
         """Back the index's vectors and graph with transparent huge pages (see
         ``index.memory``); bytes collapsed, 0 for a memory-mapped index or without support."""

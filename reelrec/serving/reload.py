@@ -19,7 +19,9 @@ from pathlib import Path
 
 from reelrec.config import ServingConfig
 from reelrec.errors import ArtifactError, ReelrecError
+from reelrec.index.faiss_index import FaissIndex
 from reelrec.recommender import Recommender
+from reelrec.run_files import index_expectation
 from reelrec.serving.fallback import ColdStart, Pipeline
 
 log = logging.getLogger(__name__)
@@ -73,18 +75,43 @@ def prepare(rec: Recommender, run_dir: Path | None, cfg: ServingConfig) -> Loade
     if rec.space_.users.n_known:  # first-call costs (lazy imports, page faults) off the clock
         loaded.pipeline.feed(rec.space_.users.ids[0], 5, [], None, loaded.cold, known=True)
         loaded.pipeline.breaker.reset()  # a slow first call must not count against a stage
-    huge_pages = getattr(rec.index_, "huge_pages", None)
-    if cfg.huge_pages and huge_pages is not None:  # seconds at 1M: off the start-up path
-        loaded.paging = threading.Thread(target=_collapse, args=(huge_pages,), daemon=True)
+    if cfg.huge_pages and isinstance(rec.index_, FaissIndex):  # seconds at 1M: in the background
+        loaded.paging = threading.Thread(target=to_huge_pages, args=(loaded,), daemon=True)
         loaded.paging.start()
     return loaded
 
 
-def _collapse(huge_pages: Callable[[], int]) -> None:
-    started = time.perf_counter()
-    done = huge_pages()
-    if done:
-        log.info("index on huge pages: %d MiB in %.1f s", done >> 20, time.perf_counter() - started)
+def to_huge_pages(loaded: Loaded) -> bool:
+    """Serve the index from memory on huge pages (``serving.huge_pages``, ADR-0009).
+
+    The service starts on the memory-mapped index (ready in seconds); this reads a second copy
+    into memory, collapses it onto 2 MiB pages, and swaps it in under the mutation lock, unless
+    videos were added meanwhile (then the mapped index keeps serving). True when swapped or
+    collapsed in place.
+    """
+    rec, started = loaded.rec, time.perf_counter()
+    index = rec.index_
+    if not isinstance(index, FaissIndex):
+        return False
+    copy = index
+    if index.mapped:
+        if loaded.run_dir is None:
+            return False
+        try:
+            copy = FaissIndex.load(loaded.run_dir / "index", index_expectation(rec), mmap=False)
+        except ReelrecError as e:
+            log.warning("index not moved onto huge pages: %s", e)
+            return False
+        copy.ef_search, copy.nprobe = index.ef_search, index.nprobe
+    done = copy.huge_pages()
+    if copy is not index:
+        with loaded.lock:
+            if rec.index_ is not index or index.size != copy.size:
+                log.info("index changed while loading its huge-page copy; keeping the mapped one")
+                return False
+            rec.index_ = copy
+    log.info("index on huge pages: %d MiB in %.1f s", done >> 20, time.perf_counter() - started)
+    return True
 
 
 def load_run(run_dir: Path, cfg: ServingConfig) -> Loaded:
@@ -96,7 +123,7 @@ def load_run(run_dir: Path, cfg: ServingConfig) -> Loaded:
     """
     if not (run_dir / "manifest.json").is_file():
         raise ArtifactError(f"{run_dir}: no manifest.json; not a complete run directory")
-    return prepare(Recommender.load(run_dir, map_index=not cfg.huge_pages), run_dir, cfg)
+    return prepare(Recommender.load(run_dir), run_dir, cfg)
 
 
 @dataclass(slots=True, kw_only=True)

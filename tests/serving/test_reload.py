@@ -7,6 +7,8 @@ import threading
 import time
 from pathlib import Path
 
+import pytest
+
 from reelrec.serving.reload import RELOAD_FILE
 from tests.serving.conftest import ClientFactory, TestClient
 
@@ -96,10 +98,36 @@ def test_index_in_memory_or_mapped_serves_the_same_feeds(run_dir: Path) -> None:
     mapped = load_run(run_dir, ServingConfig(huge_pages=False))
     assert paged.paging is not None
     assert mapped.paging is None
-    paged.paging.join(timeout=60)
-    assert not getattr(paged.rec.index_, "_mapped", False)
-    assert getattr(mapped.rec.index_, "_mapped", True)
+    paged.paging.join(timeout=60)  # started on the mapped index; an in-memory copy swapped in
+    assert not paged.rec.index_.mapped
+    assert mapped.rec.index_.mapped
     for user in ("u000001", "u000018"):
         a = paged.pipeline.feed(user, 10, [], None, paged.cold, known=True)
         b = mapped.pipeline.feed(user, 10, [], None, mapped.cold, known=True)
         assert a.video_ids == b.video_ids
+
+
+def test_videos_added_while_the_copy_loads_keep_the_live_index(
+    run_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import numpy as np
+
+    from reelrec.config import ServingConfig
+    from reelrec.index.faiss_index import FaissIndex
+    from reelrec.serving.reload import load_run, to_huge_pages
+
+    loaded = load_run(run_dir, ServingConfig(huge_pages=False))
+    live = loaded.rec.index_
+    size = live.size
+    read = FaissIndex.load
+
+    def read_while_a_video_arrives(cls, *args, **kwargs):  # type: ignore[no-untyped-def]
+        copy = read.__func__(cls, *args, **kwargs)
+        vector = np.ones((1, live.dim), np.float32) / np.sqrt(live.dim)
+        live.add(np.array([size + 1000]), vector)  # ingested meanwhile: the copy lacks it
+        return copy
+
+    monkeypatch.setattr(FaissIndex, "load", classmethod(read_while_a_video_arrives))
+    assert to_huge_pages(loaded) is False
+    assert loaded.rec.index_ is live
+    assert live.size == size + 1
