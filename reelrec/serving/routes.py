@@ -98,6 +98,14 @@ def _is_known(loaded: Loaded, user_id: str) -> bool:
     return bool((np.asarray(window.video) >= 0).any())
 
 
+def _index_memory(loaded: Loaded) -> str:
+    """Where the served index lives: ``mapped`` (file pages), ``moving`` (a copy on huge pages
+    is being prepared, ADR-0009) or ``memory``."""
+    if loaded.paging is not None and loaded.paging.is_alive():
+        return "moving"
+    return "mapped" if getattr(loaded.rec.index_, "mapped", False) else "memory"
+
+
 def _epoch(value: float | datetime | None) -> float:
     if value is None:
         return time.time()
@@ -302,7 +310,12 @@ def build_router(routes: Routes, models: Bounded) -> APIRouter:
                 503, "not_ready", f"model not loaded ({status.state}) {status.message}"
             )
         return json_response(
-            {"status": "ready", "model_version": current.version, "reload": status.state}
+            {
+                "status": "ready",
+                "model_version": current.version,
+                "reload": status.state,
+                "index_memory": _index_memory(current),
+            }
         )
 
     async def metrics_page() -> Response:

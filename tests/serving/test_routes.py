@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -238,7 +239,13 @@ def test_new_video_is_searchable_at_once(client: TestClient) -> None:
 
 def test_health_ready_and_metrics(client: TestClient) -> None:
     assert client.get("/healthz").json() == {"status": "ok"}
-    assert client.get("/readyz").json()["status"] == "ready"
+    ready = client.get("/readyz").json()
+    assert ready["status"] == "ready"
+    assert ready["index_memory"] in {"mapped", "moving", "memory"}
+    deadline = time.monotonic() + 60
+    while client.get("/readyz").json()["index_memory"] == "moving" and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert client.get("/readyz").json()["index_memory"] == "memory"  # serving.huge_pages default
     client.post("/v1/recommend", json={"user_id": _known_user(client), "k": 5})
     client.post("/v1/recommend", json={"user_id": "u", "k": -1})
     text = client.get("/metrics").text
