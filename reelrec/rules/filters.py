@@ -70,11 +70,14 @@ def best_of_groups(slate: Candidates, group: np.ndarray) -> np.ndarray:
     n = len(slate)
     keep = np.ones(n, dtype=bool)
     # Only groups met more than once matter; they are few, so sort just their rows.
-    ordered = np.sort(group)
-    repeated = np.unique(ordered[1:][ordered[1:] == ordered[:-1]])
-    if repeated.size == 0:
+    by_group = np.argsort(group, kind="stable")
+    same = group[by_group[1:]] == group[by_group[:-1]]
+    if not same.any():
         return keep
-    rows = np.flatnonzero(is_member(group, repeated))
+    repeated = np.zeros(n, dtype=bool)
+    repeated[1:] |= same
+    repeated[:-1] |= same
+    rows = by_group[repeated]
     order = rows[np.lexsort((rows, -slate.scores[rows], group[rows]))]
     first = np.ones(order.size, dtype=bool)
     first[1:] = group[order][1:] != group[order][:-1]
