@@ -9,11 +9,13 @@ import platform
 import shutil
 import sys
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 from reelrec.errors import ArtifactError
 
@@ -79,6 +81,33 @@ def staged_dir(target: str | Path) -> Iterator[Path]:
             os.replace(item, dest)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+def save_columns(folder: Path, columns: Mapping[str, np.ndarray]) -> None:
+    """Write one ``.npy`` file per column into ``folder`` (inside a ``staged_dir``)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, values in columns.items():
+        np.save(folder / f"{name}.npy", np.ascontiguousarray(values))
+
+
+def load_columns(folder: Path, names: Iterable[str], what: str) -> dict[str, np.ndarray]:
+    """Memory-map (read-only) the ``.npy`` columns ``save_columns`` wrote.
+
+    Raises:
+        ArtifactError: a column is missing or unreadable, or the columns disagree on their
+            length (a partly rewritten folder), naming ``folder`` and ``what`` it holds.
+    """
+    try:
+        columns = {name: np.load(folder / f"{name}.npy", mmap_mode="r") for name in names}
+    except (OSError, ValueError) as e:
+        raise ArtifactError(f"{folder}: cannot read the {what} ({e})") from e
+    lengths = {name: values.shape[0] for name, values in columns.items()}
+    if len(set(lengths.values())) > 1:
+        raise ArtifactError(
+            f"{folder}: {what} fields disagree on the number of videos {lengths}; "
+            "it was partly written — re-run the step that wrote it"
+        )
+    return columns
 
 
 def environment() -> dict[str, str]:

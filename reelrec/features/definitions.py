@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
-from reelrec.artifacts import atomic_write_json
+from reelrec.artifacts import atomic_write_json, load_columns, save_columns
 from reelrec.config import FeaturesConfig
 from reelrec.errors import ArtifactError
 from reelrec.features.transforms import bucketize, pack_rows, pad_ragged, text_tokens
@@ -62,9 +62,7 @@ class VideoArrays:
 
     def save(self, folder: Path) -> None:
         """Write one ``.npy`` file per field into ``folder`` (memory-mappable on load)."""
-        folder.mkdir(parents=True, exist_ok=True)
-        for k in self.__dataclass_fields__:
-            np.save(folder / f"{k}.npy", np.ascontiguousarray(getattr(self, k)))
+        save_columns(folder, {k: getattr(self, k) for k in self.__dataclass_fields__})
 
     @classmethod
     def load(cls, path: Path) -> VideoArrays:
@@ -75,23 +73,13 @@ class VideoArrays:
         Raises:
             ArtifactError: a field is missing or the fields disagree on the number of videos.
         """
+        if path.is_dir():
+            return cls(**load_columns(path, cls.__dataclass_fields__, "catalogue"))
         try:
-            if path.is_dir():
-                fields = {
-                    k: np.load(path / f"{k}.npy", mmap_mode="r") for k in cls.__dataclass_fields__
-                }
-            else:
-                with np.load(path) as data:
-                    fields = {k: data[k] for k in cls.__dataclass_fields__}
+            with np.load(path) as data:
+                return cls(**{k: data[k] for k in cls.__dataclass_fields__})
         except (OSError, ValueError, KeyError) as e:
             raise ArtifactError(f"{path}: cannot read the catalogue ({e})") from e
-        lengths = {k: v.shape[0] for k, v in fields.items()}
-        if len(set(lengths.values())) > 1:
-            raise ArtifactError(
-                f"{path}: catalogue fields disagree on the number of videos {lengths}; "
-                "it was partly written — re-run the step that wrote it"
-            )
-        return cls(**fields)
 
 
 @dataclass(slots=True, kw_only=True)

@@ -14,7 +14,7 @@ from typing import Protocol
 
 import numpy as np
 
-from reelrec.errors import ArtifactError
+from reelrec.artifacts import load_columns, save_columns
 from reelrec.types import Idx
 
 _EMPTY_IDX = np.empty(0, dtype=np.int64)
@@ -278,9 +278,7 @@ class VideoTable:
 
     def save(self, folder: Path) -> None:
         """Write one ``.npy`` file per field into ``folder``."""
-        folder.mkdir(parents=True, exist_ok=True)
-        for name in self.__dataclass_fields__:
-            np.save(folder / f"{name}.npy", np.ascontiguousarray(getattr(self, name)))
+        save_columns(folder, {name: getattr(self, name) for name in self.__dataclass_fields__})
 
     @classmethod
     def load(cls, folder: Path) -> VideoTable:
@@ -289,20 +287,7 @@ class VideoTable:
         Raises:
             ArtifactError: a field is missing, unreadable, or of another length.
         """
-        try:
-            fields = {
-                name: np.load(folder / f"{name}.npy", mmap_mode="r")
-                for name in cls.__dataclass_fields__
-            }
-        except (OSError, ValueError) as e:
-            raise ArtifactError(f"{folder}: cannot read the rules' video table ({e})") from e
-        lengths = {name: value.shape[0] for name, value in fields.items()}
-        if len(set(lengths.values())) > 1:
-            raise ArtifactError(
-                f"{folder}: video table fields disagree on the number of videos {lengths}; "
-                "re-run `reelrec index RUN_DIR`"
-            )
-        return cls(**fields)
+        return cls(**load_columns(folder, cls.__dataclass_fields__, "rules' video table"))
 
     def append(self, other: VideoTable, duplicate_of: Idx | None = None) -> VideoTable:
         """Rows of ``self`` then ``other`` (new videos ingested at serving time).
