@@ -145,6 +145,15 @@ def test_similar_and_unknown_video(client: TestClient) -> None:
     assert client.get(f"/v1/similar/{video}", params={"k": 0}).status_code == 422
 
 
+def _watched(user: str, videos: list[str], t0: float) -> list[dict[str, Any]]:
+    """Events of ``user`` watching ``videos`` to the end and liking them, a second apart."""
+    return [
+        {"user_id": user, "video_id": v, "timestamp": t0 + j, "watch_seconds": 30.0,
+         "video_seconds": 30.0, "liked": True}
+        for j, v in enumerate(videos)
+    ]  # fmt: skip
+
+
 def test_events_change_the_next_feed(client: TestClient) -> None:
     rec = client.app.state.holder.current.rec  # type: ignore[attr-defined]
     user = _known_user(client)
@@ -158,11 +167,7 @@ def test_events_change_the_next_feed(client: TestClient) -> None:
         for i in client.get(f"/v1/similar/{anchor['video_id']}", params={"k": 10}).json()["items"]
     ]
     t0 = rec.space_.reference_seconds + 60
-    events = [
-        {"user_id": user, "video_id": v, "timestamp": t0 + j, "watch_seconds": 30.0,
-         "video_seconds": 30.0, "liked": True}
-        for j, v in enumerate(watched)
-    ]  # fmt: skip
+    events = _watched(user, watched, t0)
     r = client.post("/v1/events", json={"events": events})
     assert r.status_code == 200, r.text
     report = r.json()
@@ -191,11 +196,7 @@ def test_a_new_users_events_personalise_their_next_feed(client: TestClient) -> N
     for user, seed in zip(users, seeds, strict=True):
         near = client.get(f"/v1/similar/{seed}", params={"k": 12}).json()["items"]
         videos = [seed] + [i["video_id"] for i in near]
-        events = [
-            {"user_id": user, "video_id": v, "timestamp": t0 + j, "watch_seconds": 30.0,
-             "video_seconds": 30.0, "liked": True}
-            for j, v in enumerate(videos)
-        ]  # fmt: skip
+        events = _watched(user, videos, t0)
         r = client.post("/v1/events", json={"events": events}).json()
         assert r["applied"] == len(videos)
         watched.append(videos)
