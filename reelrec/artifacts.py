@@ -93,12 +93,19 @@ def save_columns(folder: Path, columns: Mapping[str, np.ndarray]) -> None:
 def load_columns(folder: Path, names: Iterable[str], what: str) -> dict[str, np.ndarray]:
     """Memory-map (read-only) the ``.npy`` columns ``save_columns`` wrote.
 
+    Each column is a plain ``ndarray`` view of its mapping: indexing an ``np.memmap`` runs
+    Python-level ``__getitem__``/``__array_finalize__`` hooks (~12 µs each, ~0.2 ms per feed
+    at 1M videos), and every slice of it would be a memmap too. The view keeps the mapping open.
+
     Raises:
         ArtifactError: a column is missing or unreadable, or the columns disagree on their
             length (a partly rewritten folder), naming ``folder`` and ``what`` it holds.
     """
     try:
-        columns = {name: np.load(folder / f"{name}.npy", mmap_mode="r") for name in names}
+        columns = {
+            name: np.load(folder / f"{name}.npy", mmap_mode="r").view(np.ndarray)
+            for name in names
+        }
     except (OSError, ValueError) as e:
         raise ArtifactError(f"{folder}: cannot read the {what} ({e})") from e
     lengths = {name: values.shape[0] for name, values in columns.items()}

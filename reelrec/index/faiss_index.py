@@ -187,8 +187,13 @@ class FaissIndex(IndexBase):
         if skip_ids is not None:
             kwargs["sel"] = faiss.IDSelectorNot(faiss.IDSelectorBatch(skip_ids))
         if self.family == "hnsw":
-            # faiss keeps only efSearch candidates, so a beam narrower than k truncates recall
-            params = faiss.SearchParametersHNSW(efSearch=max(self.ef_search, k), **kwargs)
+            # faiss keeps only efSearch candidates, so a beam narrower than k truncates recall.
+            # Its bounded candidate queue finds each next node by a linear scan, O(ef) per
+            # step: at the feed's beam of 500 the heap-based unbounded search is ~10% faster
+            # with the same results (ADR-0009). faiss ignores a selector there: keep it bounded.
+            params = faiss.SearchParametersHNSW(
+                efSearch=max(self.ef_search, k), bounded_queue=skip_ids is not None, **kwargs
+            )
         elif self.family == "ivf":
             params = faiss.SearchParametersIVF(nprobe=self.nprobe, **kwargs)
         else:

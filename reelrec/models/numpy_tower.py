@@ -56,8 +56,8 @@ def user_arrays(
         "hist_video": window.video,
         "hist_dwell": window.dwell,
         "hist_liked": window.liked,
-        "hist_tags": np.where(present[:, None], catalog.tags[source], 0),
-        "hist_creator": np.where(present, catalog.creator_idx[source], -1),
+        "hist_tags": np.where(present[:, None], catalog.tags.take(source, axis=0), 0),
+        "hist_creator": np.where(present, catalog.creator_idx.take(source), -1),
         "hist_content_row": inverse.reshape(rows.shape).astype(np.int64),
         "hour": hour,
         "weekday": weekday,
@@ -81,12 +81,16 @@ def item_arrays(space: FeatureSpace, videos: VideoArrays, at_seconds: np.ndarray
 def _bag(table: F32, idx: np.ndarray) -> F32:
     """Masked mean of ``table[idx]`` over axis 1 (row 0 of ``table`` is the zero pad)."""
     count = np.maximum((idx > 0).sum(axis=1, keepdims=True), 1).astype(np.float32)
-    return table[idx].sum(axis=1) / count  # type: ignore[no-any-return]
+    return table.take(idx, axis=0).sum(axis=1) / count  # type: ignore[no-any-return]
 
 
 def _optional(table: F32, idx: np.ndarray) -> F32:
-    """Embedding of an index that may be -1 (missing → the zero row 0)."""
-    out: F32 = table[idx + 1]
+    """Embedding of an index that may be -1 (missing → the zero row 0).
+
+    Gathers here and on the serving path use ``take(axis=0)``: same result as ``table[idx]``,
+    about half the time for a few hundred rows of a 2-D table.
+    """
+    out: F32 = table.take(idx + 1, axis=0)
     return out
 
 

@@ -19,6 +19,7 @@ import numpy as np
 
 from reelrec.features.definitions import VideoArrays, context_of
 from reelrec.features.history import HistoryWindow, InteractionLog
+from reelrec.ranking.cross import cross_features
 from reelrec.types import Idx
 
 COUNT_COLUMNS = ("impressions", "ratio_known", "ratio_sum", "likes", "completes", "share_follows")
@@ -120,81 +121,6 @@ def windows_at(log: InteractionLog, users: Idx, times: np.ndarray, length: int) 
     )
 
 
-def _tag_mass(window: HistoryWindow, catalog: VideoArrays, n_tags: int) -> np.ndarray:
-    """``[U, n_tags + 1]`` dwell mass of each user's history on each tag (column 0 = none)."""
-    hist = window.video
-    inside = (hist >= 0) & (hist < len(catalog))
-    tags = np.where(inside[:, :, None], catalog.tags[np.where(inside, hist, 0)], 0)
-    rows = np.repeat(np.arange(hist.shape[0]), tags.shape[1] * tags.shape[2])
-    mass = np.repeat(np.where(inside, window.dwell, 0.0).reshape(-1), tags.shape[2])
-    flat = rows * (n_tags + 1) + np.minimum(tags.reshape(-1), n_tags)
-    out = np.bincount(flat, weights=mass, minlength=hist.shape[0] * (n_tags + 1))
-    out = out.reshape(hist.shape[0], n_tags + 1)
-    out[:, 0] = 0.0
-    return out
-
-
-def matched_sums(
-    keys_u: np.ndarray, weights_u: np.ndarray, row_user: Idx, keys_r: Idx
-) -> tuple[np.ndarray, np.ndarray]:
-    """Per row ``r``: the sum of ``weights_u[row_user[r], j]`` over the ``j`` whose
-    ``keys_u[row_user[r], j] == keys_r[r]``, and their count (negative keys never match).
-
-    Grouping each user's ``[L]`` keys once and binary-searching the ``[R]`` rows costs
-    ``O(U·L + R·log(U·L))`` instead of comparing every row with its user's whole window.
-    """
-    valid = keys_u >= 0
-    key = keys_u[valid].astype(np.int64)
-    if key.size == 0:
-        return np.zeros(keys_r.shape[0]), np.zeros(keys_r.shape[0], np.int64)
-    span = int(max(key.max(), keys_r.max(initial=-1))) + 1
-    user = np.repeat(np.arange(keys_u.shape[0], dtype=np.int64), keys_u.shape[1])[valid.ravel()]
-    pairs = user * span + key
-    order = np.argsort(pairs, kind="stable")
-    pairs = pairs[order]
-    cum = np.concatenate([[0.0], np.cumsum(weights_u[valid][order], dtype=np.float64)])
-    query = row_user * span + keys_r
-    lo = np.searchsorted(pairs, query, side="left")
-    hi = np.searchsorted(pairs, query, side="right")
-    hit = keys_r >= 0
-    return np.where(hit, cum[hi] - cum[lo], 0.0), np.where(hit, hi - lo, 0)
-
-
-def _cross(
-    window: HistoryWindow, row_user: Idx, cand: Idx, catalog: VideoArrays, n_tags: int
-) -> np.ndarray:
-    """``[R, 3]`` creator affinity, log same-creator count, tag affinity (own video excluded)."""
-    # Per distinct user first (U is 1 at serving), then looked up per candidate row.
-    hist_u = window.video
-    inside_u = (hist_u >= 0) & (hist_u < len(catalog))
-    safe_u = np.where(inside_u, hist_u, 0)
-    dwell_u = np.where(inside_u, window.dwell, 0.0).astype(np.float32)
-    creator_u = np.where(inside_u, catalog.creator_idx[safe_u], -1)
-    mass = _tag_mass(window, catalog, n_tags)
-    cand_ok = (cand >= 0) & (cand < len(catalog))
-    safe_cand = np.where(cand_ok, cand, 0)
-    cand_creator = np.where(cand_ok, catalog.creator_idx[safe_cand], -1)
-    # The candidate itself in the history (training without time) is left out of everything.
-    w_own, n_own = matched_sums(
-        np.where(inside_u, hist_u, -1), dwell_u, row_user, np.where(cand_ok, cand, -1)
-    )
-    total = np.maximum(dwell_u.sum(axis=1, dtype=np.float64)[row_user] - w_own, 1e-6)
-    # A candidate's own history rows share its creator: matched creator rows minus own rows.
-    w_creator, n_creator = matched_sums(creator_u, dwell_u, row_user, cand_creator)
-    has_creator = cand_creator >= 0
-    n_same = np.where(has_creator, n_creator - n_own, 0)
-    w_same = np.where(has_creator & (n_same > 0), np.maximum(w_creator - w_own, 0.0), 0.0)
-    creator_aff = w_same / total
-    # The candidate's own history rows are taken back out of the tag mass exactly: each of the
-    # candidate's tags received the full dwell of those rows.
-    cand_tags = np.where(cand_ok[:, None], catalog.tags[safe_cand], 0)
-    picked = mass[row_user[:, None], np.minimum(cand_tags, n_tags)]
-    has_tag = cand_tags > 0
-    picked = np.where(has_tag, picked - w_own[:, None], 0.0)
-    tag_aff = picked.sum(axis=1) / np.maximum(has_tag.sum(axis=1), 1) / total
-    return np.column_stack([creator_aff, np.log1p(n_same), tag_aff])
-
-
 @dataclass(frozen=True, slots=True, kw_only=True)
 class RankerInputs:
     """Everything ``build_inputs`` needs, per distinct user ``[U, …]`` and per row ``[R, …]``."""
@@ -248,7 +174,10 @@ def build_inputs(x: RankerInputs, catalog: VideoArrays, n_tags: int) -> np.ndarr
         ]
     )
     out[:, c + 9 : c + 16] = per_user[x.row_user]
-    out[:, c + 16 :] = _cross(x.window, x.row_user, x.cand, catalog, n_tags)
+    window, tags = x.window, catalog.tags
+    out[:, c + 16 :] = cross_features(
+        window.video, window.dwell, x.row_user, x.cand, catalog.creator_idx, tags, n_tags
+    )
     return out
 
 

@@ -36,7 +36,7 @@ class Diversity:
         picks = min(ctx.k, m)
         if m <= 1 or (self.lam >= 1.0 and _is_sorted(slate.scores[:m])):
             return slate
-        vectors = ctx.videos.vectors[slate.video_idx[:m]]
+        vectors = ctx.videos.vectors.take(slate.video_idx[:m], axis=0)
         rel = slate.scores[:m]
         span = float(rel.max() - rel.min())
         rel = (rel - rel.min()) / span if span > 0 else np.zeros(m)
@@ -155,9 +155,9 @@ class _State:
         keys = {c.key for c in constraints}
         v = ctx.videos
         idx = slate.video_idx
-        creator = v.creator_idx[idx].tolist() if "creator" in keys else []
+        creator = v.creator_idx.take(idx).tolist() if "creator" in keys else []
         tag = v.primary_tag[idx].tolist() if "tag" in keys else []
-        vectors = v.vectors[idx] if "near_duplicate" in keys else np.empty((0, 0), np.float32)
+        vectors = v.vectors.take(idx, axis=0) if "near_duplicate" in keys else np.empty((0, 0), np.float32)
         lists = {"creator": creator, "tag": tag, "near_duplicate": None}
         return cls(
             constraints=constraints,
