@@ -14,6 +14,7 @@ import numpy as np
 
 from reelrec.rules.base import Candidates, RuleContext
 from reelrec.rules.filters import best_of_groups
+from reelrec.rules.greedy import CREATOR, NEAR_DUPLICATE, TAG, mmr_picks, spacing_fill
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -43,25 +44,11 @@ class Diversity:
         # MMR of item i once j is picked: lam·rel_i − (1 − lam)·max(0, cos(i, j), earlier picks);
         # row j of ``after`` is that bound, so the running MMR is a running minimum.
         after = self.lam * rel[None, :] - (1.0 - self.lam) * (vectors @ vectors.T)  # [m, m]
-        mmr = self.lam * rel
-        chosen: list[int] = []
-        promoted: list[int] = []
-        available = np.ones(m, dtype=bool)
-        first = 0  # the earliest position not yet picked
-        for _ in range(picks):
-            j = int(np.argmax(mmr))
-            if j > first:
-                promoted.append(j)
-            chosen.append(j)
-            available[j] = False
-            np.minimum(mmr, after[j], out=mmr)
-            mmr[j] = -np.inf  # earlier picks stay at -inf through the running minimum
-            while first < m and not available[first]:
-                first += 1
-        if not promoted:
+        chosen, promoted, available = mmr_picks(after, self.lam * rel, picks)
+        if not promoted.size:
             return slate
         order = np.concatenate([chosen, np.flatnonzero(available), np.arange(m, n)])
-        return slate.reorder(order, ((np.asarray(promoted, dtype=np.int64), self.name),))
+        return slate.reorder(order, ((promoted, self.name),))
 
 
 def _is_sorted(scores: np.ndarray) -> bool:
@@ -111,22 +98,22 @@ class Spacing:
                     slate = slate.keep(best_of_groups(slate, group), c.note)
         if len(slate) <= 1:
             return slate
-        state = _State.of(slate, ctx, self.constraints)
-        head, deferred, stopped = state.fill(len(slate), min(ctx.k, len(slate)))
+        head, by, when, stopped = _fill(slate, ctx, self.constraints)
+        deferred = np.flatnonzero(by >= 0)
+        deferred = deferred[np.argsort(when[deferred], kind="stable")]  # in deferral order
         notes = tuple(
-            (np.asarray([pos for pos, n in deferred.items() if n == note], np.int64), note)
-            for note in dict.fromkeys(deferred.values())
+            (deferred[by[deferred] == c], self.constraints[c].note)
+            for c in dict.fromkeys(by[deferred].tolist())
         )
-        order = np.asarray(head, dtype=np.int64)
-        if not stopped and not deferred:
+        if not stopped and not deferred.size:
             return slate  # the head was already spaced: nothing moved
         if stopped:
             for rows, note in notes:
                 slate = slate.annotate(rows, note)
-            return _only(slate, order, self.name)
+            return _only(slate, head, self.name)
         rest = np.ones(len(slate), dtype=bool)
-        rest[order] = False
-        return slate.reorder(np.concatenate([order, np.flatnonzero(rest)]), notes)
+        rest[head] = False
+        return slate.reorder(np.concatenate([head, np.flatnonzero(rest)]), notes)
 
 
 def _only(slate: Candidates, head: np.ndarray, rule: str) -> Candidates:
@@ -140,107 +127,29 @@ def _only(slate: Candidates, head: np.ndarray, rule: str) -> Candidates:
     )
 
 
-@dataclass(slots=True, kw_only=True)
-class _State:
-    """Per-slate lookups of the greedy fill (Python lists: the scans are short)."""
+_KINDS = {"near_duplicate": NEAR_DUPLICATE, "creator": CREATOR, "tag": TAG}
 
-    constraints: tuple[Constraint, ...]
-    creator: list[int]
-    tag: list[int]
-    vectors: np.ndarray
-    checks: list[tuple[str, list[int] | None, int, float, str]]
 
-    @classmethod
-    def of(cls, slate: Candidates, ctx: RuleContext, constraints: tuple[Constraint, ...]) -> _State:
-        keys = {c.key for c in constraints}
-        v = ctx.videos
-        idx = slate.video_idx
-        creator = v.creator_idx.take(idx).tolist() if "creator" in keys else []
-        tag = v.primary_tag[idx].tolist() if "tag" in keys else []
-        vectors = v.vectors.take(idx, axis=0) if "near_duplicate" in keys else np.empty((0, 0), np.float32)
-        lists = {"creator": creator, "tag": tag, "near_duplicate": None}
-        return cls(
-            constraints=constraints,
-            creator=creator,
-            tag=tag,
-            vectors=vectors,
-            checks=[(c.key, lists[c.key], c.cap, c.cosine, c.note) for c in constraints],
-        )
-
-    def blocked(
-        self, item: int, prev: int, counts: dict[tuple[str, int], int]
-    ) -> tuple[bool, bool, str]:
-        """(over a cap, next to a match, first blocking note) for ``item`` after ``prev``."""
-        over = near = False
-        note = ""
-        for key, values, cap, cosine, own in self.checks:
-            hit = False
-            if values is None:  # near-duplicate: cosine with the previous item
-                if prev >= 0 and float(np.dot(self.vectors[item], self.vectors[prev])) > cosine:
-                    near = hit = True
-            else:
-                value = values[item]
-                if value < 0:
-                    continue
-                if prev >= 0 and values[prev] == value:
-                    near = hit = True
-                if cap and counts.get((key, value), 0) >= cap:
-                    over = hit = True
-            if hit and not note:
-                note = own
-        return over, near, note
-
-    def scan(
-        self, remaining: list[int], prev: int, counts: dict[tuple[str, int], int]
-    ) -> tuple[int, int, list[str], list[tuple[int, str]]]:
-        """(first allowed index, first index only next to a match, notes, (item, note) over a cap).
-
-        An index is -1 when no scanned item qualifies.
-        """
-        fallback = -1
-        notes: list[str] = []
-        capped: list[tuple[int, str]] = []
-        for j, item in enumerate(remaining):
-            over, near, note = self.blocked(item, prev, counts)
-            notes.append(note)
-            if over:
-                capped.append((item, note))
-            elif not near:
-                return j, fallback, notes, capped
-            elif fallback < 0:
-                fallback = j
-        return -1, fallback, notes, capped
-
-    def fill(self, n: int, k: int) -> tuple[list[int], dict[int, str], bool]:
-        """(head positions in order, {passed-over position: note}, whether it stopped early).
-
-        An item found over a cap stays over it (counts only grow), so it leaves the scan for
-        good; the scans then stay short even when a few creators dominate the candidates.
-        """
-        remaining = list(range(n))
-        head: list[int] = []
-        deferred: dict[int, str] = {}
-        counts: dict[tuple[str, int], int] = {}
-        overflow = False
-        prev = -1
-        while len(head) < k and remaining:
-            choice, fallback, scanned, capped = self.scan(remaining, prev, counts)
-            for item, note in capped:
-                deferred.setdefault(item, note)  # leaves the scan: later picks pass it over
-            if choice < 0:
-                choice = fallback
-            for item, note in zip(remaining[: max(choice, 0)], scanned, strict=False):
-                deferred.setdefault(item, note)  # passed over by this pick
-            if choice >= 0:
-                prev = remaining.pop(choice)
-                head.append(prev)
-            for item, _ in capped:
-                remaining.remove(item)
-            overflow |= bool(capped)
-            if choice < 0:
-                break
-            for c in self.constraints:
-                if c.key != "near_duplicate" and c.cap:
-                    key = (self.creator if c.key == "creator" else self.tag)[prev]
-                    counts[(c.key, key)] = counts.get((c.key, key), 0) + 1
-        return head, deferred, len(head) < k and overflow
+def _fill(
+    slate: Candidates, ctx: RuleContext, constraints: tuple[Constraint, ...]
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, bool]:
+    """``greedy.spacing_fill`` over the slate's creators, primary tags and vectors."""
+    v, idx = ctx.videos, slate.video_idx
+    kinds = {c.key for c in constraints}
+    keys = np.full((2, len(slate)), -1, np.int64)
+    if "creator" in kinds:
+        keys[0] = v.creator_idx.take(idx)
+    if "tag" in kinds:  # not primary_tag.take: take copies a strided column whole first
+        keys[1] = v.tag_idx[idx, 0] if v.tag_idx.shape[1] else -1
+    vectors = (
+        v.vectors.take(idx, axis=0) if "near_duplicate" in kinds else np.empty((0, 0), np.float32)
+    )
+    head, note, when, stopped = spacing_fill(
+        min(ctx.k, len(slate)),
+        np.array([_KINDS[c.key] for c in constraints], np.int64),
+        np.array([c.cap for c in constraints], np.int64),
+        np.array([c.cosine for c in constraints], np.float64),
+        keys,
+        np.ascontiguousarray(vectors, dtype=np.float32),
+    )
+    return head, note, when, bool(stopped)
