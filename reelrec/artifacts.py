@@ -103,8 +103,7 @@ def load_columns(folder: Path, names: Iterable[str], what: str) -> dict[str, np.
     """
     try:
         columns = {
-            name: np.load(folder / f"{name}.npy", mmap_mode="r").view(np.ndarray)
-            for name in names
+            name: np.load(folder / f"{name}.npy", mmap_mode="r").view(np.ndarray) for name in names
         }
     except (OSError, ValueError) as e:
         raise ArtifactError(f"{folder}: cannot read the {what} ({e})") from e
