@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -12,8 +13,12 @@ from reelrec.rules.filters import HOUR
 
 def score_unit(scores: np.ndarray) -> float:
     """The slate's score standard deviation (1 when the scores are all equal)."""
-    sd = float(np.std(scores)) if scores.size else 0.0
-    return sd if sd > 0 and np.isfinite(sd) else 1.0
+    if not scores.size:
+        return 1.0
+    # np.std's own steps (pairwise sums, then sqrt) without its ~30 µs of Python dispatch
+    centred = scores - scores.sum() / scores.size
+    sd = math.sqrt(float((centred * centred).sum()) / scores.size)
+    return sd if sd > 0 and math.isfinite(sd) else 1.0
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

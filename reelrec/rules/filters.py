@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from numba import njit
 
 from reelrec.rules.base import Candidates, RuleContext
 
@@ -67,19 +68,28 @@ class SafetyFilter:
 
 def best_of_groups(slate: Candidates, group: np.ndarray) -> np.ndarray:
     """[n] bool: true for the best-scored item of each group (ties: the earliest position)."""
-    n = len(slate)
-    keep = np.ones(n, dtype=bool)
-    # Only groups met more than once matter; they are few, so sort just their rows.
-    by_group = np.argsort(group, kind="stable")
-    same = group[by_group[1:]] == group[by_group[:-1]]
-    if not same.any():
-        return keep
-    repeated = np.zeros(n, dtype=bool)
-    repeated[1:] |= same
-    repeated[:-1] |= same
-    rows = by_group[repeated]
-    order = rows[np.lexsort((rows, -slate.scores[rows], group[rows]))]
-    first = np.ones(order.size, dtype=bool)
-    first[1:] = group[order][1:] != group[order][:-1]
-    keep[order[~first]] = False
+    keep: np.ndarray = _best_of_groups(
+        np.ascontiguousarray(group, dtype=np.int64), np.ascontiguousarray(slate.scores)
+    )
+    return keep
+
+
+@njit(cache=True, nogil=True)
+def _best_of_groups(group: np.ndarray, scores: np.ndarray) -> np.ndarray:  # pragma: no cover
+    # Compiled (ADR-0010): the NumPy version took ~0.09 ms per feed in sorts and masks.
+    n = group.shape[0]
+    keep = np.ones(n, np.bool_)
+    by_group = np.argsort(group, kind="mergesort")  # stable: positions ascend within a group
+    start = 0
+    while start < n:
+        end = start + 1
+        while end < n and group[by_group[end]] == group[by_group[start]]:
+            end += 1
+        best = by_group[start]
+        for i in range(start + 1, end):
+            if scores[by_group[i]] > scores[best]:
+                best = by_group[i]
+        for i in range(start, end):
+            keep[by_group[i]] = by_group[i] == best
+        start = end
     return keep

@@ -52,6 +52,19 @@ def test_best_of_groups_keeps_the_best_score_and_the_earliest_on_ties() -> None:
 
 
 @given(
+    scores=st.lists(st.integers(0, 4), min_size=1, max_size=40),
+    groups=st.lists(st.integers(-2, 6), min_size=40, max_size=40),
+)
+def test_best_of_groups_follows_its_definition(scores: list[int], groups: list[int]) -> None:
+    n = len(scores)
+    slate = ranked(list(range(n)), scores=[s / 4 for s in scores])
+    group = np.asarray(groups[:n])
+    # Per group: the highest score, the earliest position among equals.
+    best = {g: min(range(n), key=lambda i, g=g: (group[i] != g, -scores[i], i)) for g in groups[:n]}
+    assert best_of_groups(slate, group).tolist() == [best[g] == i for i, g in enumerate(group)]
+
+
+@given(
     values=st.lists(st.integers(-3, 50), max_size=30),
     pool=st.lists(st.integers(-3, 50), max_size=30),
 )
