@@ -25,6 +25,7 @@ from reelrec.errors import ArtifactError, ConfigError
 from reelrec.recommender import Recommender
 from reelrec.serving import errors
 from reelrec.serving.experiment import ServedExperiment
+from reelrec.serving.fastpath import FeedFastPath
 from reelrec.serving.metrics import MetricsMiddleware, ServiceMetrics
 from reelrec.serving.reload import Loaded, ModelHolder, prepare
 from reelrec.serving.routes import Experiment, Routes, build_router
@@ -111,7 +112,10 @@ def create_app(
     )
     errors.install(app)
     routes = Routes(holder, metrics, cfg, experiment)
-    app.include_router(build_router(routes, bounded(cfg)))
+    models = bounded(cfg)
+    app.include_router(build_router(routes, models))
+    # Innermost first: the feed's fast path sits inside the body limit and the metrics.
+    app.add_middleware(FeedFastPath, routes=routes, model=models.recommend)
     app.add_middleware(errors.BodyLimit, max_bytes=cfg.max_body_bytes)
     app.add_middleware(MetricsMiddleware, metrics=metrics)
     app.state.holder, app.state.metrics, app.state.config = holder, metrics, cfg

@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
+import shutil
 import sys
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import polars as pl
 import pytest
 
+from reelrec.config import ServingConfig
+from reelrec.serving.app import create_app
 from reelrec.serving.schemas import RecommendRequest
-from tests.serving.conftest import ClientFactory, TestClient
+from tests.serving.conftest import ClientFactory, TestClient, wait_ready
 
 
 @pytest.fixture
@@ -314,3 +318,34 @@ def test_experiment_variant_is_assigned_and_stable(run_dir) -> None:  # type: ig
         user = rec.space_.users.ids[0]
         again = client.post("/v1/recommend", json={"user_id": user, "k": 3}).json()
         assert again["variant"] == variants[user]
+
+
+def test_the_feed_fast_path_answers_as_the_fastapi_route(run_dir: Path, tmp_path: Path) -> None:
+    from reelrec.serving.fastpath import FeedFastPath
+
+    apps = []
+    for name in ("fast", "plain"):
+        shutil.copytree(run_dir, tmp_path / name)
+        app = create_app(tmp_path / name, config=ServingConfig(reload_poll_s=0.0))
+        if name == "plain":  # the stack is built on first use: drop the fast path before it
+            app.user_middleware = [m for m in app.user_middleware if m.cls is not FeedFastPath]
+        apps.append(app)
+    statuses = []
+    with TestClient(apps[0]) as fast, TestClient(apps[1]) as plain:
+        for client in (fast, plain):
+            wait_ready(client)
+        for body in (
+            {"user_id": "u000001", "k": 7},
+            {"user_id": "u000002", "k": 3, "exclude": ["v000001"], "context": {"at_seconds": 1e9}},
+            {"user_id": "nobody", "k": 4},  # cold start
+            {"user_id": "u000001", "k": 0},  # 422 naming k
+        ):
+            answers = [c.post("/v1/recommend", json=body) for c in (fast, plain)]
+            assert answers[0].status_code == answers[1].status_code
+            assert answers[0].json() == answers[1].json()
+            statuses.append(answers[0].status_code)
+        # Every feed request, fast or not, is still counted by the metrics middleware.
+        page = fast.get("/metrics").text
+        assert 'reelrec_requests_total{route="/v1/recommend",status="200"} 3.0' in page
+        assert 'reelrec_requests_total{route="/v1/recommend",status="422"} 1.0' in page
+    assert statuses == [200, 200, 200, 422]
