@@ -117,3 +117,20 @@ def test_parity_on_a_fitted_model_and_real_histories(tiny_rec) -> None:  # type:
         want_v = rec.model_.encode_items(_torch(v)).numpy()
     np.testing.assert_allclose(fast.encode_users(x), want_u, atol=TOL, rtol=0)
     np.testing.assert_allclose(fast.encode_items(v), want_v, atol=TOL, rtol=0)
+
+
+def test_request_histories_skip_the_dedupe_with_identical_vectors(tiny_rec, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    import reelrec.models.numpy_tower as module
+
+    rec = tiny_rec
+    fast = NumpyTwoTower.from_torch(rec.model_)
+    users = np.arange(min(64, rec.space_.users.n_known), dtype=np.int64)
+    window = rec.log_.latest(users, rec.config.features.history_length)
+    at = np.full(users.shape, rec.space_.reference_seconds)
+    out = {}
+    for threshold in (0, 10**9):  # content per distinct video, then per history cell
+        monkeypatch.setattr(module, "DEDUPE_ABOVE", threshold)
+        x = user_arrays(users, window, at, rec.user_attrs_[users], rec.catalog_)
+        out[threshold] = fast.encode_users(x)
+    assert x["hist_tags"].shape[0] == window.video.size  # the per-cell path was taken
+    np.testing.assert_array_equal(out[0], out[10**9])
