@@ -258,8 +258,8 @@ def context_of(seconds: np.ndarray) -> tuple[Idx, Idx]:
         second = float(seconds[0])
         if math.isnan(second):
             return np.array([24]), np.array([7])
-        whole = int(second)  # truncation, as astype(int64)
-        return np.array([whole // 3600 % 24]), np.array([(whole // 86400 + 3) % 7])
+        t = int(second)  # truncation, as astype(int64)
+        return np.array([t // 3600 % 24]), np.array([(t // 86400 + 3) % 7])
     missing = np.isnan(seconds)
     whole = np.where(missing, 0, seconds).astype(np.int64)
     hour = (whole // 3600) % 24

@@ -20,6 +20,7 @@ import numpy as np
 from reelrec.features.definitions import VideoArrays, context_of
 from reelrec.features.history import HistoryWindow, InteractionLog
 from reelrec.ranking.cross import cross_features
+from reelrec.ranking.rows import fill_rows
 from reelrec.types import Idx
 
 COUNT_COLUMNS = ("impressions", "ratio_known", "ratio_sum", "likes", "completes", "share_follows")
@@ -142,21 +143,6 @@ def build_inputs(x: RankerInputs, catalog: VideoArrays, n_tags: int) -> np.ndarr
     """
     rows, dim = len(x.cand), x.item_vec.shape[1]
     out = np.empty((rows, n_inputs(dim)), np.float32)
-    u = x.user_vec[x.row_user]
-    out[:, 0] = np.einsum("rd,rd->r", u, x.item_vec)
-    np.multiply(u, x.item_vec, out=out[:, 1 : 1 + dim])
-    out[:, 1 + dim : 1 + 2 * dim] = x.item_vec
-    c = 1 + 2 * dim
-    cand_ok = (x.cand >= 0) & (x.cand < len(catalog))
-    safe = np.where(cand_ok, x.cand, 0)
-    at = x.at_seconds[x.row_user]
-    upload = np.where(cand_ok, catalog.upload_seconds[safe], np.nan)
-    age_h = (at - upload) / 3600.0
-    age_known = ~np.isnan(age_h)
-    out[:, c] = np.log1p(np.maximum(np.where(age_known, age_h, 0.0), 0.0))
-    out[:, c + 1] = age_known
-    out[:, c + 2] = np.where(cand_ok, catalog.duration_bucket[safe], 0) / 8.0
-    out[:, c + 3 : c + 9] = x.stats
     dwell = x.window.dwell
     valid = x.window.video >= 0
     n_valid = valid.sum(axis=1)
@@ -173,7 +159,11 @@ def build_inputs(x: RankerInputs, catalog: VideoArrays, n_tags: int) -> np.ndarr
             time_known,
         ]
     )
-    out[:, c + 9 : c + 16] = per_user[x.row_user]
+    fill_rows(
+        out, x.user_vec, x.row_user, x.item_vec, x.cand, x.at_seconds,
+        catalog.upload_seconds, catalog.duration_bucket, x.stats, per_user,
+    )  # fmt: skip
+    c = 1 + 2 * dim
     window, tags = x.window, catalog.tags
     out[:, c + 16 :] = cross_features(
         window.video, window.dwell, x.row_user, x.cand, catalog.creator_idx, tags, n_tags

@@ -186,3 +186,60 @@ def test_serving_stats_equal_the_counts_they_come_from() -> None:
 
     live = np.zeros((idx.size, len(VIDEO_STATS)), np.float32)  # no live views: same stats
     np.testing.assert_allclose(ranker.stats(idx, live), want, rtol=1e-6)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.integers(0, 2**32 - 1))
+def test_row_columns_match_their_definitions(seed: int) -> None:
+    from reelrec.features.definitions import VideoArrays, context_of
+    from reelrec.features.history import HistoryWindow
+    from reelrec.ranking.features import RankerInputs, build_inputs
+
+    rng = np.random.default_rng(seed)
+    n, users, length, rows, dim = 9, 3, 4, 20, 5
+    upload = np.where(rng.random(n) < 0.2, np.nan, rng.uniform(0, 1e6, n))
+    catalog = VideoArrays(
+        video_idx=np.arange(n), creator_idx=rng.integers(-1, 3, n),
+        tags=rng.integers(0, 3, (n, 2)), duration_bucket=rng.integers(0, 8, n),
+        upload_seconds=upload, title=np.zeros((n, 1), np.int64),
+        vectors=np.zeros((n, 0), np.float32), unsafe=np.zeros(n, bool),
+    )  # fmt: skip
+    video = rng.integers(-1, n, (users, length))
+    dwell = rng.uniform(0, 3, (users, length)).astype(np.float32)
+    at = np.where(rng.random(users) < 0.3, np.nan, rng.uniform(5e5, 2e6, users))
+    x = RankerInputs(
+        user_vec=rng.standard_normal((users, dim)).astype(np.float32),
+        window=HistoryWindow(video=video, dwell=dwell, liked=np.zeros_like(dwell)),
+        at_seconds=at, row_user=rng.integers(0, users, rows),
+        cand=rng.integers(0, n + 2, rows),  # beyond the catalogue: ingested videos
+        item_vec=rng.standard_normal((rows, dim)).astype(np.float32),
+        stats=rng.random((rows, 6)),
+    )  # fmt: skip
+    got = build_inputs(x, catalog, n_tags=2)
+    u, v = x.user_vec[x.row_user], x.item_vec
+    np.testing.assert_allclose(got[:, 0], (u * v).sum(axis=1), rtol=1e-5, atol=1e-6)
+    np.testing.assert_array_equal(got[:, 1 : 1 + dim], u * v)
+    np.testing.assert_array_equal(got[:, 1 + dim : 1 + 2 * dim], v)
+    c = 1 + 2 * dim
+    inside = x.cand < n
+    up = np.where(inside, upload[np.minimum(x.cand, n - 1)], np.nan)
+    age = (at[x.row_user] - up) / 3600.0
+    known = ~np.isnan(age)
+    want_age = np.log1p(np.maximum(np.where(known, age, 0.0), 0.0)).astype(np.float32)
+    np.testing.assert_allclose(got[:, c], want_age, rtol=1e-6)
+    np.testing.assert_array_equal(got[:, c + 1], known)
+    duration = np.where(inside, catalog.duration_bucket[np.minimum(x.cand, n - 1)], 0) / 8.0
+    np.testing.assert_array_equal(got[:, c + 2], duration.astype(np.float32))
+    np.testing.assert_array_equal(got[:, c + 3 : c + 9], x.stats.astype(np.float32))
+    valid = video >= 0
+    hour, weekday = context_of(at)
+    timed = hour < 24
+    mean_dwell = (dwell * valid).sum(axis=1) / np.maximum(valid.sum(axis=1), 1)
+    want_user = np.column_stack([
+        np.log1p(valid.sum(axis=1)), mean_dwell,
+        np.where(timed, np.sin(2 * np.pi * hour / 24), 0.0),
+        np.where(timed, np.cos(2 * np.pi * hour / 24), 0.0),
+        np.where(timed, np.sin(2 * np.pi * weekday / 7), 0.0),
+        np.where(timed, np.cos(2 * np.pi * weekday / 7), 0.0), timed,
+    ])[x.row_user]  # fmt: skip
+    np.testing.assert_allclose(got[:, c + 9 : c + 16], want_user.astype(np.float32), rtol=1e-6)

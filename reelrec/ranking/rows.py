@@ -1,0 +1,91 @@
+"""The per-candidate columns of the ranker's input rows, written in one compiled pass (numba).
+
+Tower score ``u · v``, ``u ⊙ v``, ``v``, log age and whether it is known, duration bucket / 8,
+the six engagement aggregates and the user's own columns: in NumPy these were ~20 array
+statements per request (~0.1 ms for a 500-candidate feed), here one loop writing each row
+once. ``features.build_inputs`` (training and serving alike) calls it (ADR-0010).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from numba import njit
+
+
+@njit(cache=True, nogil=True)
+def _fill(
+    out: np.ndarray,
+    user_vec: np.ndarray,
+    row_user: np.ndarray,
+    item_vec: np.ndarray,
+    cand: np.ndarray,
+    at_seconds: np.ndarray,
+    upload_seconds: np.ndarray,
+    duration_bucket: np.ndarray,
+    stats: np.ndarray,
+    per_user: np.ndarray,
+) -> None:  # pragma: no cover - compiled; tested through build_inputs
+    dim = item_vec.shape[1]
+    c = 1 + 2 * dim
+    n_videos = upload_seconds.shape[0]
+    for r in range(cand.shape[0]):
+        u, v = row_user[r], cand[r]
+        score = 0.0
+        for j in range(dim):
+            product = user_vec[u, j] * item_vec[r, j]  # float32, as NumPy multiplies
+            out[r, 1 + j] = product
+            out[r, 1 + dim + j] = item_vec[r, j]
+            score += product
+        out[r, 0] = score
+        known = 0 <= v < n_videos
+        age_h = (at_seconds[u] - (upload_seconds[v] if known else math.nan)) / 3600.0
+        if math.isnan(age_h):
+            out[r, c], out[r, c + 1] = 0.0, 0.0
+        else:
+            out[r, c], out[r, c + 1] = math.log1p(max(age_h, 0.0)), 1.0
+        out[r, c + 2] = (duration_bucket[v] if known else 0) / 8.0
+        for j in range(stats.shape[1]):
+            out[r, c + 3 + j] = stats[r, j]
+        for j in range(per_user.shape[1]):
+            out[r, c + 3 + stats.shape[1] + j] = per_user[u, j]
+
+
+def fill_rows(
+    out: np.ndarray,
+    user_vec: np.ndarray,
+    row_user: np.ndarray,
+    item_vec: np.ndarray,
+    cand: np.ndarray,
+    at_seconds: np.ndarray,
+    upload_seconds: np.ndarray,
+    duration_bucket: np.ndarray,
+    stats: np.ndarray,
+    per_user: np.ndarray,
+) -> None:
+    """Write columns ``[0, 1 + 2·dim + 3 + stats + per_user)`` of ``out`` ``[R, F]`` float32.
+
+    Args:
+        user_vec: ``[U, dim]`` tower user vectors; ``row_user``: ``[R]`` each row's user.
+        item_vec: ``[R, dim]`` candidate vectors; ``cand``: ``[R]`` dense video idx (outside
+            the catalogue: age and duration unknown).
+        at_seconds: ``[U]`` request times (NaN: unknown, age unknown).
+        upload_seconds, duration_bucket: ``[V]`` catalogue columns.
+        stats: ``[R, S]`` engagement aggregates; ``per_user``: ``[U, P]`` the user's columns.
+    """
+    _fill(
+        out,
+        np.ascontiguousarray(user_vec, dtype=np.float32),
+        np.ascontiguousarray(row_user, dtype=np.int64),
+        np.ascontiguousarray(item_vec, dtype=np.float32),
+        np.ascontiguousarray(cand, dtype=np.int64),
+        np.ascontiguousarray(at_seconds, dtype=np.float64),
+        np.asarray(upload_seconds, dtype=np.float64),
+        np.asarray(duration_bucket, dtype=np.int64),
+        np.ascontiguousarray(stats, dtype=np.float64),
+        np.ascontiguousarray(per_user, dtype=np.float64),
+    )
+
+
+__all__ = ["fill_rows"]
