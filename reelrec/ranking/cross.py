@@ -55,16 +55,23 @@ def _cross_rows(
     length = hist.shape[1]
     n_videos, width = tags.shape
     total_u, dwell_u, creator_u, mass = _user_parts(hist, dwell, creator_idx, tags, n_tags)
-    out = np.empty((cand.shape[0], 3))
-    for r in range(cand.shape[0]):
-        u, c = row_user[r], cand[r]
-        known = 0 <= c < n_videos
-        creator = creator_idx[c] if known else -1
+    # Catalogue lookups first, in a tight loop: candidates are scattered over the catalogue,
+    # and only short independent loads let the CPU overlap their cache misses.
+    n_rows = cand.shape[0]
+    own = np.full(n_rows, -2, np.int64)  # the id to find in the history (-2: none)
+    cand_creator = np.full(n_rows, -1, np.int64)
+    cand_tags = np.zeros((n_rows, width), np.int64)
+    for r in range(n_rows):
+        if 0 <= cand[r] < n_videos:
+            own[r], cand_creator[r] = cand[r], creator_idx[cand[r]]
+            cand_tags[r] = tags[cand[r]]
+    out = np.empty((n_rows, 3))
+    for r in range(n_rows):
+        u, c, creator = row_user[r], own[r], cand_creator[r]
         w_own, n_own, w_creator, n_creator = 0.0, 0, 0.0, 0
+        # History rows outside the catalogue have creator -1 and an id ``own`` never holds.
         for j in range(length):
-            if hist[u, j] < 0 or hist[u, j] >= n_videos:
-                continue
-            if known and hist[u, j] == c:  # the candidate itself in the history
+            if hist[u, j] == c:  # the candidate itself in the history
                 w_own += dwell_u[u, j]
                 n_own += 1
             if creator >= 0 and creator_u[u, j] == creator:
@@ -75,12 +82,11 @@ def _cross_rows(
         w_same = max(w_creator - w_own, 0.0) if creator >= 0 and n_same > 0 else 0.0
         # Each of the candidate's tags got the full dwell of its own history rows: take it out.
         picked, n_tagged = 0.0, 0
-        if known:
-            for s in range(width):
-                t = tags[c, s]
-                if t > 0:
-                    picked += mass[u, min(t, n_tags)] - w_own
-                    n_tagged += 1
+        for s in range(width):
+            t = cand_tags[r, s]
+            if t > 0:
+                picked += mass[u, min(t, n_tags)] - w_own
+                n_tagged += 1
         out[r, 0] = w_same / total
         out[r, 1] = np.log1p(n_same)
         out[r, 2] = picked / max(n_tagged, 1) / total

@@ -30,22 +30,34 @@ def _fill(
     dim = item_vec.shape[1]
     c = 1 + 2 * dim
     n_videos = upload_seconds.shape[0]
+    # Catalogue lookups first, in a tight loop: candidates are scattered over the catalogue,
+    # and only short independent loads let the CPU overlap their cache misses (~3× faster).
+    upload = np.full(cand.shape[0], np.nan)
+    duration = np.zeros(cand.shape[0])
     for r in range(cand.shape[0]):
-        u, v = row_user[r], cand[r]
-        score = 0.0
+        if 0 <= cand[r] < n_videos:
+            upload[r], duration[r] = upload_seconds[cand[r]], duration_bucket[cand[r]]
+    for r in range(cand.shape[0]):
+        u = row_user[r]
         for j in range(dim):
-            product = user_vec[u, j] * item_vec[r, j]  # float32, as NumPy multiplies
-            out[r, 1 + j] = product
+            out[r, 1 + j] = user_vec[u, j] * item_vec[r, j]  # float32, as NumPy multiplies
             out[r, 1 + dim + j] = item_vec[r, j]
-            score += product
-        out[r, 0] = score
-        known = 0 <= v < n_videos
-        age_h = (at_seconds[u] - (upload_seconds[v] if known else math.nan)) / 3600.0
+        # Four float64 partial sums: one running sum is a chain of dependent adds (~3× slower).
+        s0 = s1 = s2 = s3 = 0.0
+        for j in range(0, dim - 3, 4):
+            s0 += out[r, 1 + j]
+            s1 += out[r, 2 + j]
+            s2 += out[r, 3 + j]
+            s3 += out[r, 4 + j]
+        for j in range(dim - dim % 4, dim):
+            s0 += out[r, 1 + j]
+        out[r, 0] = (s0 + s1) + (s2 + s3)
+        age_h = (at_seconds[u] - upload[r]) / 3600.0
         if math.isnan(age_h):
             out[r, c], out[r, c + 1] = 0.0, 0.0
         else:
             out[r, c], out[r, c + 1] = math.log1p(max(age_h, 0.0)), 1.0
-        out[r, c + 2] = (duration_bucket[v] if known else 0) / 8.0
+        out[r, c + 2] = duration[r] / 8.0
         for j in range(stats.shape[1]):
             out[r, c + 3 + j] = stats[r, j]
         for j in range(per_user.shape[1]):
