@@ -29,6 +29,7 @@ from reelrec.index.base import (
     need_file,
 )
 from reelrec.index.exact import top_k
+from reelrec.index.locality import locality_order
 
 KIND = "faiss"
 _INDEX_FILE = "index.faiss"
@@ -152,6 +153,11 @@ class FaissIndex(IndexBase):
                 inner.train(vecs)
             index = faiss.IndexIDMap2(inner)
             index.add_with_ids(vecs, id_arr)
+            if self.family == "hnsw" and n > 1:  # neighbours close in memory (index.locality)
+                perm = locality_order(inner.hnsw, n)
+                inner.permute_entries(perm)
+                faiss.copy_array_to_vector(id_arr[perm], index.id_map)
+                index.construct_rev_map()
         except RuntimeError as e:
             raise IndexStateError(f"faiss could not build {factory!r} on {vecs.shape}: {e}") from e
         self._adopt(index, factory)

@@ -223,3 +223,41 @@ def test_id_table_dense_and_sparse_lookups_agree() -> None:
     assert table.rows(probe).tolist() == [4, 0, -1, -1, 2]
     table.extend(np.array([9, 5], np.int64))  # no longer ids == rows: the sorted search takes over
     assert table.rows(np.array([9, 5, 6, 4], np.int64)).tolist() == [5, 6, -1, 4]
+
+
+def test_id_table_permuted_lookups_agree_with_the_sorted_search() -> None:
+    from reelrec.index.base import IdTable
+
+    ids = np.random.default_rng(0).permutation(50).astype(np.int64)
+    table = IdTable(ids)
+    probe = np.array([*range(-2, 53)], np.int64)
+    want = [int(np.flatnonzero(ids == i)[0]) if 0 <= i < 50 else -1 for i in probe]
+    assert table.rows(probe).tolist() == want
+    table.extend(np.array([70], np.int64))  # no longer 0..n-1: the sorted search again
+    assert table.rows(np.array([70, 3, 50], np.int64)).tolist() == [50, want[5], -1]
+
+
+def test_hnsw_nodes_are_reordered_without_changing_any_result(data, tmp_path) -> None:
+    import faiss
+
+    ids, vectors, queries = data
+    index = FaissIndex("HNSW16", ef_search=64, ef_construction=40).build(ids, vectors)
+    # The same graph without the locality order (one faiss thread: a deterministic build).
+    plain = faiss.IndexHNSWFlat(DIM, 16, faiss.METRIC_INNER_PRODUCT)
+    plain.hnsw.efConstruction = 40
+    plain.add(vectors)
+    stored = faiss.vector_to_array(index._index.id_map)
+    assert not np.array_equal(stored, ids)  # the nodes were renumbered …
+    assert sorted(stored.tolist()) == sorted(ids.tolist())
+    got_ids, got = index.search(queries, 30)
+    params = faiss.SearchParametersHNSW(efSearch=64, bounded_queue=False)
+    want, rows = plain.search(queries, 30, params=params)
+    np.testing.assert_array_equal(got_ids, ids[rows])  # … and every result stayed the same
+    np.testing.assert_allclose(got, want, rtol=1e-6)
+    np.testing.assert_array_equal(index.get_vectors(ids[:40]), vectors[:40])
+    index.save(tmp_path / "ix")
+    loaded = FaissIndex.load(tmp_path / "ix")
+    np.testing.assert_array_equal(loaded.search(queries, 30)[0], got_ids)
+    new = unit(np.random.default_rng(5).standard_normal((3, DIM)))
+    loaded.add(np.array([10**6, 10**6 + 1, 10**6 + 2]), new)
+    assert loaded.search(new[:1], 1)[0][0, 0] == 10**6
