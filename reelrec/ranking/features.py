@@ -159,10 +159,7 @@ def build_inputs(x: RankerInputs, catalog: VideoArrays, n_tags: int) -> np.ndarr
             time_known,
         ]
     )
-    fill_rows(
-        out, x.user_vec, x.row_user, x.item_vec, x.cand, x.at_seconds,
-        catalog.upload_seconds, catalog.duration_bucket, x.stats, per_user,
-    )  # fmt: skip
+    fill_rows(out, x, catalog, per_user)
     c = 1 + 2 * dim
     window, tags = x.window, catalog.tags
     out[:, c + 16 :] = cross_features(

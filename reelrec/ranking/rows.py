@@ -9,9 +9,14 @@ once. ``features.build_inputs`` (training and serving alike) calls it (ADR-0010)
 from __future__ import annotations
 
 import math
+from typing import TYPE_CHECKING
 
 import numpy as np
 from numba import njit
+
+if TYPE_CHECKING:  # features.py imports this module
+    from reelrec.features.definitions import VideoArrays
+    from reelrec.ranking.features import RankerInputs
 
 
 @njit(cache=True, nogil=True)
@@ -64,38 +69,20 @@ def _fill(
             out[r, c + 3 + stats.shape[1] + j] = per_user[u, j]
 
 
-def fill_rows(
-    out: np.ndarray,
-    user_vec: np.ndarray,
-    row_user: np.ndarray,
-    item_vec: np.ndarray,
-    cand: np.ndarray,
-    at_seconds: np.ndarray,
-    upload_seconds: np.ndarray,
-    duration_bucket: np.ndarray,
-    stats: np.ndarray,
-    per_user: np.ndarray,
-) -> None:
-    """Write columns ``[0, 1 + 2·dim + 3 + stats + per_user)`` of ``out`` ``[R, F]`` float32.
-
-    Args:
-        user_vec: ``[U, dim]`` tower user vectors; ``row_user``: ``[R]`` each row's user.
-        item_vec: ``[R, dim]`` candidate vectors; ``cand``: ``[R]`` dense video idx (outside
-            the catalogue: age and duration unknown).
-        at_seconds: ``[U]`` request times (NaN: unknown, age unknown).
-        upload_seconds, duration_bucket: ``[V]`` catalogue columns.
-        stats: ``[R, S]`` engagement aggregates; ``per_user``: ``[U, P]`` the user's columns.
-    """
+def fill_rows(out: np.ndarray, x: RankerInputs, catalog: VideoArrays, per_user: np.ndarray) -> None:
+    """Write columns ``[0, 1 + 2·dim + 3 + stats + per_user)`` of ``out`` ``[R, F]`` float32
+    from ``x``'s rows (candidates outside ``catalog``: age and duration unknown; NaN request
+    times: age unknown) and ``per_user`` ``[U, P]``, each user's own columns."""
     _fill(
         out,
-        np.ascontiguousarray(user_vec, dtype=np.float32),
-        np.ascontiguousarray(row_user, dtype=np.int64),
-        np.ascontiguousarray(item_vec, dtype=np.float32),
-        np.ascontiguousarray(cand, dtype=np.int64),
-        np.ascontiguousarray(at_seconds, dtype=np.float64),
-        np.asarray(upload_seconds, dtype=np.float64),
-        np.asarray(duration_bucket, dtype=np.int64),
-        np.ascontiguousarray(stats, dtype=np.float64),
+        np.ascontiguousarray(x.user_vec, dtype=np.float32),
+        np.ascontiguousarray(x.row_user, dtype=np.int64),
+        np.ascontiguousarray(x.item_vec, dtype=np.float32),
+        np.ascontiguousarray(x.cand, dtype=np.int64),
+        np.ascontiguousarray(x.at_seconds, dtype=np.float64),
+        np.asarray(catalog.upload_seconds, dtype=np.float64),
+        np.asarray(catalog.duration_bucket, dtype=np.int64),
+        np.ascontiguousarray(x.stats, dtype=np.float64),
         np.ascontiguousarray(per_user, dtype=np.float64),
     )
 
